@@ -1,0 +1,216 @@
+"""``sparsevae train``: train a model on a data set and write a run directory."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import load_dataset
+from ..errors import ConfigError
+from ..evaluation import evaluate_model
+from ..models import build_model
+from ..models.registry import MODELS, model_class, model_parameters
+from ..plots import reconstruction_pairs, save_image_grid
+from ..training import TrainConfig, Trainer, prepare_run_dir, read_config
+from .common import add_data_arguments, add_device_argument, parse_option
+
+# CLI flag (argparse dest) → model keyword.  A flag is passed only when given, and only to models
+# that take the keyword; giving it to another model is an error rather than silently ignored.
+MODEL_FLAGS = {
+    "latent_dim": "latent_dim",
+    "hidden": "hidden",
+    "arch": "arch",
+    "likelihood": "likelihood",
+    "sigma": "likelihood_sigma",
+    "alpha": "alpha",
+    "beta": "beta",
+    "prior_scale": "prior_scale",
+    "l1": "l1",
+    "noise": "noise",
+    "noise_level": "noise_level",
+    "code_activation": "code_activation",
+    "c_start": "sharpness_start",
+    "c_end": "sharpness_end",
+    "c_schedule": "sharpness_schedule",
+    "code_threshold": "code_threshold",
+}
+
+
+def add_parser(verbs: argparse._SubParsersAction) -> None:
+    p = verbs.add_parser(
+        "train",
+        help="train a model and write a run directory",
+        description="Train a model on a data set; writes config.json, model.safetensors, "
+        "metrics.jsonl and figures into --out.",
+    )
+    p.add_argument("--model", required=True, help=f"model kind: {', '.join(sorted(MODELS))}")
+    add_data_arguments(p)
+    p.set_defaults(dataset="digits")
+    p.add_argument("--out", required=True, help="run directory to write")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    g.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+
+    m = p.add_argument_group("model")
+    m.add_argument("--latent-dim", type=int, help="latent dimension J")
+    m.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes, e.g. 400 or 512 256")
+    m.add_argument("--arch", choices=("mlp", "conv"), help="network architecture (default mlp)")
+    m.add_argument("--likelihood", choices=("bernoulli", "gaussian", "gaussian-learned"))
+    m.add_argument("--sigma", type=float, help="fixed Gaussian likelihood standard deviation")
+    m.add_argument("--alpha", type=float, help="VSC prior spike probability α in (0, 1)")
+    m.add_argument("--beta", type=float, help="KL weight β (beta-vae)")
+    m.add_argument("--prior-scale", type=float, help="Laplace prior scale b (laplace-vae)")
+    m.add_argument("--l1", type=float, help="L1 weight on the code (sparse-ae)")
+    m.add_argument("--noise", choices=("gaussian", "masking"), help="input corruption (dae)")
+    m.add_argument("--noise-level", type=float, help="noise std or masked fraction (dae)")
+    m.add_argument(
+        "--code-activation", choices=("linear", "relu"), help="autoencoder code activation"
+    )
+    m.add_argument("--c-start", type=float, help="VSC sharpness c at the start (default 50)")
+    m.add_argument("--c-end", type=float, help="VSC sharpness c at the end (default 200)")
+    m.add_argument("--c-schedule", choices=("linear", "constant"), help="VSC sharpness schedule")
+    m.add_argument(
+        "--code-threshold", type=float, help="VSC: γ below this gives a zero code element"
+    )
+    m.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other model keyword (repeatable), value parsed as JSON",
+    )
+
+    t = p.add_argument_group("training")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
+    t.add_argument(
+        "--kl-warmup", type=float, default=0.0, help="epochs over which the KL weight rises 0 → 1"
+    )
+    t.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    add_device_argument(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
+    p.set_defaults(func=run)
+
+
+def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    accepted = model_parameters(model_class(kind))
+    kwargs: dict[str, Any] = {}
+    for dest, keyword in MODEL_FLAGS.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        if keyword not in accepted:
+            flag = "--" + dest.replace("_", "-")
+            raise ConfigError(f"{flag} does not apply to model {kind!r}")
+        kwargs[keyword] = value
+    for text in args.option:
+        key, value = parse_option(text)
+        if key not in accepted:
+            raise ConfigError(
+                f"model {kind!r} has no option {key!r}; it takes: {', '.join(sorted(accepted))}"
+            )
+        kwargs[key] = value
+    return kwargs
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        return resume(args)
+    model_class(args.model)  # unknown model: fail before loading data
+    kwargs = model_kwargs(args, args.model)
+    config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        seed=args.seed,
+        device=args.device,
+        grad_clip=args.grad_clip,
+        kl_warmup_epochs=args.kl_warmup,
+        checkpoint_every=args.checkpoint_every,
+    )
+    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    kwargs["input_shape"] = list(data.shape)
+    if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
+        kwargs.setdefault("num_classes", data.num_classes)
+    torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
+    model = build_model(args.model, **kwargs)
+    run_dir = prepare_run_dir(args.out, overwrite=args.overwrite)
+    data_info = {"name": args.dataset, "data_dir": args.data_dir, "options": {}, "info": data.info}
+    trainer = Trainer(
+        model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
+    )
+    trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y)
+    finish(model, data, run_dir, args)
+    return 0
+
+
+def resume(args: argparse.Namespace) -> int:
+    run_dir = prepare_run_dir(args.out, resume=True)
+    saved = read_config(run_dir)
+    model = build_model(saved["model"]["kind"], **saved["model"]["config"])
+    config = TrainConfig.from_dict(
+        {**saved["training"], "epochs": max(args.epochs, saved["training"].get("epochs", 0))}
+    )
+    data_info = saved.get("data", {})
+    data = load_dataset(
+        data_info.get("name", args.dataset), data_dir=args.data_dir or data_info.get("data_dir")
+    )
+    trainer = Trainer(
+        model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
+    )
+    trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=True)
+    finish(model, data, Path(run_dir), args)
+    return 0
+
+
+def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
+    """Figures and the final metrics of a finished run."""
+    model.eval()
+    x = data.test_x[:32].to(model.device)
+    y = (
+        data.test_y[:32].to(model.device)
+        if (model.num_classes and data.test_y is not None)
+        else None
+    )
+    with torch.no_grad():
+        save_image_grid(
+            reconstruction_pairs(x, model.reconstruct(x, y)),
+            run_dir / "reconstructions.png",
+            ncols=8,
+            title=f"{model.kind} on {data.name}: test images (odd rows) and reconstructions",
+        )
+        if model.is_variational:
+            n = 64
+            labels = (
+                torch.arange(n, device=model.device) % model.num_classes
+                if model.num_classes
+                else None
+            )
+            save_image_grid(
+                model.sample(n, labels),
+                run_dir / "samples.png",
+                ncols=8,
+                title=f"{model.kind}: samples from the prior",
+            )
+    metrics = evaluate_model(model, data.test_x, data.test_y)
+    if not args.no_progress:
+        print(
+            json.dumps(
+                {
+                    k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
+                    for k, v in metrics.items()
+                },
+                indent=None,
+            )
+        )
+    print(f"run written to {run_dir}")

@@ -1,0 +1,74 @@
+"""The one shape every data set takes: float tensors in [0, 1], (N, C, H, W), with a fixed split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..errors import DataError
+
+
+@dataclass
+class Dataset:
+    """A data set with a fixed train/test split.
+
+    ``*_x`` are float32 tensors in [0, 1] shaped ``(N, *shape)``; ``*_y`` integer labels or None;
+    ``*_factors`` generating factors ``(N, F)`` where known, with their names in ``factor_names``.
+    ``info`` holds what the run's config must record to rebuild the set (scaling, options).
+    """
+
+    name: str
+    train_x: torch.Tensor
+    test_x: torch.Tensor
+    train_y: torch.Tensor | None = None
+    test_y: torch.Tensor | None = None
+    train_factors: torch.Tensor | None = None
+    test_factors: torch.Tensor | None = None
+    factor_names: list[str] | None = None
+    num_classes: int = 0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train_x.shape[1:])
+
+    def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if which == "train":
+            return self.train_x, self.train_y
+        if which == "test":
+            return self.test_x, self.test_y
+        raise DataError(f"unknown split {which!r}; use 'train' or 'test'")
+
+    def __post_init__(self) -> None:
+        validate_images(self.train_x, f"{self.name} (train)")
+        validate_images(self.test_x, f"{self.name} (test)")
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            raise DataError(
+                f"{self.name}: train and test shapes differ: "
+                f"{tuple(self.train_x.shape[1:])} vs {tuple(self.test_x.shape[1:])}"
+            )
+        for x, y, part in (
+            (self.train_x, self.train_y, "train"),
+            (self.test_x, self.test_y, "test"),
+        ):
+            if y is not None and len(y) != len(x):
+                raise DataError(f"{self.name} ({part}): {len(x)} images but {len(y)} labels")
+
+
+def validate_images(x: torch.Tensor, what: str) -> None:
+    """Refuse data that would train on garbage: empty, non-finite, or outside [0, 1]."""
+    if x.ndim < 2:
+        raise DataError(
+            f"{what}: expected a batch of examples (N, ...), got shape {tuple(x.shape)}"
+        )
+    if x.shape[0] == 0:
+        raise DataError(f"{what}: the data set is empty")
+    if not torch.is_floating_point(x):
+        raise DataError(f"{what}: expected floating-point values in [0, 1], got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise DataError(f"{what}: contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < 0.0 or hi > 1.0:
+        raise DataError(f"{what}: values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")

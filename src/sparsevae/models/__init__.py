@@ -1,0 +1,25 @@
+"""Model classes; importing this package registers every model kind."""
+
+from .autoencoders import Autoencoder, DenoisingAutoencoder, SparseAutoencoder
+from .base import LossOutput, SparseVAEModel
+from .registry import MODELS, build_model, model_class, register_model
+from .vae import CVAE, VAE, VSC, BetaVAE, CauchyVAE, LaplaceVAE, VariationalAutoencoder
+
+__all__ = [
+    "CVAE",
+    "MODELS",
+    "VAE",
+    "VSC",
+    "Autoencoder",
+    "BetaVAE",
+    "CauchyVAE",
+    "DenoisingAutoencoder",
+    "LaplaceVAE",
+    "LossOutput",
+    "SparseAutoencoder",
+    "SparseVAEModel",
+    "VariationalAutoencoder",
+    "build_model",
+    "model_class",
+    "register_model",
+]

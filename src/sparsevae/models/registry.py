@@ -1,0 +1,52 @@
+"""Model names → classes.  A model class registers itself with ``@register_model``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .base import SparseVAEModel
+
+MODELS: dict[str, type[SparseVAEModel]] = {}
+
+
+def register_model(cls: type[SparseVAEModel]) -> type[SparseVAEModel]:
+    if not cls.kind:
+        raise TypeError(f"{cls.__name__} must set a `kind` to be registered")
+    if cls.kind in MODELS and MODELS[cls.kind] is not cls:
+        raise TypeError(f"model kind {cls.kind!r} is registered twice")
+    MODELS[cls.kind] = cls
+    return cls
+
+
+def model_class(kind: str) -> type[SparseVAEModel]:
+    try:
+        return MODELS[kind]
+    except KeyError:
+        raise ConfigError(
+            f"unknown model {kind!r}; choose one of {', '.join(sorted(MODELS))}"
+        ) from None
+
+
+def build_model(kind: str, **config: Any) -> SparseVAEModel:
+    """Build a model by registry name from its keyword config (as stored in ``config.json``)."""
+    cls = model_class(kind)
+    try:
+        return cls(**config)
+    except TypeError as exc:  # an unknown or missing keyword in a config
+        raise ConfigError(f"invalid configuration for model {kind!r}: {exc}") from None
+
+
+def model_parameters(cls: type[SparseVAEModel]) -> dict[str, Any]:
+    """Keyword parameters a model class accepts (through its bases), with their defaults."""
+    import inspect
+
+    params: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        for p in inspect.signature(init).parameters.values():
+            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                params[p.name] = p.default
+    return params

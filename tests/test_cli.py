@@ -1,0 +1,241 @@
+"""The command line, end to end on the built-in digits set and on small IDX files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import sparsevae
+from sparsevae.cli.main import main
+
+
+def train(tmp_path, *extra, name="run"):
+    out = tmp_path / name
+    args = [
+        "train",
+        "--model",
+        "vsc",
+        "--latent-dim",
+        "8",
+        "--hidden",
+        "32",
+        "--alpha",
+        "0.2",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--out",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
+    assert main(args) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return train(tmp_path_factory.mktemp("cli"))
+
+
+def test_train_writes_a_complete_run(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {
+        "config.json",
+        "model.safetensors",
+        "metrics.jsonl",
+        "reconstructions.png",
+        "samples.png",
+    } <= names
+    assert len((run_dir / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_evaluate_json(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["model"] == "vsc" and metrics["n_examples"] == 297
+    assert (
+        metrics["neg_elbo"] > 0
+        and 0 <= metrics["sparsity"] <= 1
+        and 0 <= metrics["active_units"] <= 8
+    )
+
+
+def test_evaluate_table(run_dir, capsys):
+    assert main(["evaluate", str(run_dir)]) == 0
+    assert "test −ELBO" in capsys.readouterr().out
+
+
+def test_encode_in_data_order(run_dir, tmp_path):
+    out = tmp_path / "codes.npy"
+    assert main(["encode", str(run_dir), "--split", "test", "--out", str(out)]) == 0
+    codes = np.load(out)
+    model = sparsevae.load(run_dir)
+    expected = model.encode(sparsevae.load_dataset("digits").test_x).detach().numpy()
+    assert codes.shape == (297, 8) and np.allclose(codes, expected, atol=1e-6)
+    assert main(["encode", str(run_dir), "--out", str(out)]) == 2  # no silent overwrite
+
+
+def test_sample(run_dir, tmp_path):
+    out = tmp_path / "grid.png"
+    assert main(["sample", str(run_dir), "-n", "16", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cvae_samples_a_label(tmp_path):
+    out = tmp_path / "c"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "cvae",
+                "--latent-dim",
+                "4",
+                "--hidden",
+                "16",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["sample", str(out), "-n", "8", "--label", "3", "--out", str(tmp_path / "c3.png")])
+        == 0
+    )
+    assert main(["sample", str(out), "--label", "12", "--out", str(tmp_path / "bad.png")]) == 2
+
+
+def test_mnist_from_data_dir(tmp_path, tiny_mnist):
+    out = tmp_path / "m"
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "vae",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tiny_mnist),
+                "--latent-dim",
+                "4",
+                "--hidden",
+                "16",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert main(["evaluate", str(out), "--json"]) == 0
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "--model", "nope", "--out", "{tmp}/a"], "unknown model 'nope'"),
+        (["train", "--model", "vsc", "--alpha", "1.5", "--out", "{tmp}/a"], "alpha"),
+        (
+            ["train", "--model", "vae", "--dataset", "cifar100", "--out", "{tmp}/a"],
+            "unknown data set",
+        ),
+        (
+            [
+                "train",
+                "--model",
+                "vae",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                "{tmp}",
+                "--out",
+                "{tmp}/a",
+            ],
+            "train-images",
+        ),
+        (["evaluate", "{tmp}/missing"], "not found"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    proc = subprocess.run(
+        [sys.executable, "-m", "sparsevae.cli.main", *args], capture_output=True, text=True
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and lines[0].startswith("sparsevae: error:")
+
+
+def test_truncated_idx_and_corrupt_checkpoint_from_cli(tmp_path, tiny_mnist, run_dir, capsys):
+    path = tiny_mnist / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:200])
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "vae",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(tiny_mnist),
+                "--out",
+                str(tmp_path / "x"),
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert "train-images-idx3-ubyte.gz" in capsys.readouterr().err
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"garbage")
+    assert main(["evaluate", str(broken)]) == 2
+    assert "model.safetensors" in capsys.readouterr().err
+
+
+def test_overwrite_and_resume(tmp_path):
+    out = train(tmp_path, name="r")
+    assert main(["train", "--model", "vsc", "--out", str(out), "--no-progress"]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "--model",
+                "vsc",
+                "--out",
+                str(out),
+                "--resume",
+                "--epochs",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 3
+    train(tmp_path, "--overwrite", name="r")
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_help_for_every_verb():
+    for verb in ("train", "evaluate", "encode", "sample"):
+        with pytest.raises(SystemExit) as exc:
+            main([verb, "--help"])
+        assert exc.value.code == 0

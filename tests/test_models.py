@@ -1,0 +1,188 @@
+"""Every registered model honours the same contract; model-specific rules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import sparsevae
+from sparsevae.errors import ConfigError
+from sparsevae.models import MODELS, build_model
+
+SHAPE = (1, 8, 8)
+
+
+def make(kind: str, **kwargs):
+    kwargs.setdefault("latent_dim", 6)
+    kwargs.setdefault("hidden", [16])
+    return build_model(kind, input_shape=SHAPE, **kwargs)
+
+
+def labels(n):
+    return torch.arange(n) % 10
+
+
+CORE_KINDS = [
+    "vae",
+    "beta-vae",
+    "cvae",
+    "vsc",
+    "laplace-vae",
+    "cauchy-vae",
+    "ae",
+    "dae",
+    "sparse-ae",
+]
+
+
+@pytest.mark.parametrize("kind", CORE_KINDS)
+def test_model_contract(kind):
+    model = make(kind)
+    x = torch.rand(5, *SHAPE)
+    y = labels(5) if model.num_classes else None
+    out = model.loss(x, y)
+    assert out.loss.ndim == 0 and torch.isfinite(out.loss)
+    assert "loss" in out.terms and "recon" in out.terms
+    out.loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    model.eval()
+    code = model.encode(x, y)
+    assert code.shape == (5, 6)
+    recon = model.decode(code, y)
+    assert recon.shape == x.shape and recon.min() >= 0 and recon.max() <= 1
+    if model.is_variational:
+        assert model.sample(3, labels(3) if model.num_classes else None).shape == (3, *SHAPE)
+        assert {"kl", "neg_elbo"} <= set(out.terms)
+
+
+@pytest.mark.parametrize("kind", CORE_KINDS)
+def test_config_rebuilds_an_identical_model(kind):
+    model = make(kind)
+    clone = build_model(kind, **model.config)
+    clone.load_state_dict(model.state_dict())
+    model.eval(), clone.eval()
+    x = torch.rand(4, *SHAPE)
+    y = labels(4) if model.num_classes else None
+    assert torch.equal(model.encode(x, y), clone.encode(x, y))
+
+
+def test_all_core_kinds_are_registered():
+    assert set(CORE_KINDS) <= set(MODELS)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5, 0.9])
+def test_vsc_code_is_gamma_mu_thresholded(threshold):
+    model = make("vsc", alpha=0.5, code_threshold=threshold).eval()
+    with torch.no_grad():  # spread γ over (0, 1] so that the threshold matters
+        model.head.bias[12:].copy_(torch.linspace(-3, 1, 6))
+    x = torch.rand(64, *SHAPE)
+    q = model.posterior(x)
+    code = model.encode(x)
+    keep = q.probs >= threshold
+    assert 0 < keep.float().mean() <= 1
+    assert torch.equal(code[~keep], torch.zeros_like(code[~keep]))
+    assert torch.allclose(code[keep], (q.probs * q.loc)[keep])
+
+
+def test_vsc_gamma_is_at_most_one():
+    model = make("vsc")
+    with torch.no_grad():
+        model.head.bias.fill_(5.0)
+    q = model.posterior(torch.rand(3, *SHAPE))
+    assert torch.all(q.probs <= 1.0) and torch.all(q.probs == 1.0)
+
+
+def test_vsc_sharpness_schedule():
+    model = make("vsc")
+    assert model.update_schedules(0.0) == {"sharpness": 50.0}
+    assert model.update_schedules(0.5) == {"sharpness": 125.0}
+    assert model.update_schedules(1.0) == {"sharpness": 200.0}
+    const = make("vsc", sharpness_schedule="constant", sharpness_start=80.0)
+    assert const.update_schedules(0.7) == {"sharpness": 80.0}
+
+
+def test_vsc_kl_is_the_closed_form_sum():
+    model = make("vsc", alpha=0.1).eval()
+    x = torch.rand(7, *SHAPE)
+    q = model.posterior(x)
+    gamma = q.probs.clamp(1e-6, 1 - 1e-6)
+    normal = 0.5 * (q.loc**2 + q.scale**2 - 1 - torch.log(q.scale**2))
+    bern = gamma * torch.log(gamma / 0.1) + (1 - gamma) * torch.log((1 - gamma) / 0.9)
+    assert torch.allclose(model.kl(q), (gamma * normal + bern).sum(1), atol=1e-5)
+
+
+def test_beta_weights_the_kl():
+    torch.manual_seed(0)
+    model = make("beta-vae", beta=3.0).eval()
+    out = model.loss(torch.rand(4, *SHAPE))
+    assert torch.isclose(out.terms["loss"], out.terms["recon"] + 3.0 * out.terms["kl"])
+
+
+def test_cvae_needs_labels_and_conditions_samples():
+    model = make("cvae")
+    with pytest.raises(ConfigError, match="labels"):
+        model.loss(torch.rand(2, *SHAPE))
+    with pytest.raises(ConfigError, match="integers"):
+        model.loss(torch.rand(2, *SHAPE), torch.tensor([0, 10]))
+    torch.manual_seed(0)
+    a = model.sample(2, torch.tensor([1, 1]))
+    torch.manual_seed(0)
+    b = model.sample(2, torch.tensor([2, 2]))
+    assert not torch.allclose(a, b)  # the label changes the decoded image
+
+
+def test_sparse_ae_penalises_and_zeroes_codes():
+    model = make("sparse-ae", l1=0.5)
+    out = model.loss(torch.rand(4, *SHAPE))
+    assert torch.isclose(out.terms["loss"], out.terms["recon"] + out.terms["l1"])
+    assert (model.encode(torch.rand(64, *SHAPE)) >= 0).all()
+
+
+def test_denoising_corrupts_only_while_training():
+    model = make("dae", noise="masking", noise_level=0.5)
+    x = torch.ones(2, *SHAPE)
+    assert (model.corrupt(x) == 0).any()
+
+
+@pytest.mark.parametrize(
+    "kind,kwargs,match",
+    [
+        ("vsc", {"alpha": 0.0}, "alpha"),
+        ("vsc", {"alpha": 1.0}, "alpha"),
+        ("vae", {"latent_dim": 0}, "latent_dim"),
+        ("vae", {"beta": -1.0}, "beta"),
+        ("vae", {"likelihood": "poisson"}, "likelihood"),
+        ("vae", {"arch": "transformer"}, "architecture"),
+        ("laplace-vae", {"prior_scale": 0.0}, "prior_scale"),
+        ("dae", {"noise": "salt"}, "noise"),
+        ("nope", {}, "unknown model"),
+        ("vae", {"bogus": 1}, "invalid configuration"),
+    ],
+)
+def test_bad_configs_are_refused(kind, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        make(kind, **kwargs)
+
+
+def test_conv_architecture_on_28x28_and_32x32():
+    for shape in ((1, 28, 28), (3, 32, 32)):
+        model = build_model("vsc", input_shape=shape, latent_dim=8, hidden=[32], arch="conv")
+        x = torch.rand(2, *shape)
+        assert torch.isfinite(model.loss(x).loss)
+        assert model.decode(model.encode(x)).shape == x.shape
+    with pytest.raises(ConfigError, match="conv"):
+        build_model("vae", input_shape=(1, 8, 6), arch="conv")
+
+
+def test_gaussian_learned_likelihood_doubles_decoder_outputs():
+    model = make("vae", likelihood="gaussian-learned")
+    x = torch.rand(3, *SHAPE)
+    assert model.decoder_output(torch.zeros(3, 6)).shape == (3, 2, 8, 8)
+    assert model.decode(torch.zeros(3, 6)).shape == x.shape
+
+
+def test_public_api_names():
+    model = sparsevae.VSC(input_shape=(1, 28, 28), latent_dim=200, alpha=0.01)
+    assert model.kind == "vsc" and model.alpha == 0.01
+    x = torch.rand(2, 1, 28, 28)
+    assert model.elbo(x).shape == (2,)
