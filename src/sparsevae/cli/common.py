@@ -45,6 +45,11 @@ def load_run(run_dir: str, device: str = "auto") -> tuple[SparseVAEModel, dict[s
     return model, config
 
 
+def dataset_from_args(args: argparse.Namespace) -> Dataset:
+    """The data set named by ``--dataset`` / ``--data-dir`` (and any other data flags)."""
+    return load_dataset(args.dataset, data_dir=args.data_dir)
+
+
 def run_dataset(
     config: dict[str, Any], dataset: str | None = None, data_dir: str | None = None
 ) -> Dataset:

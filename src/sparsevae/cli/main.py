@@ -11,7 +11,7 @@ from .._version import __version__
 from ..errors import SparseVAEError
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
-VERB_MODULES = ("train", "evaluate", "encode", "sample")
+VERB_MODULES = ("train", "evaluate", "encode", "sample", "reproduce")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from ..models import build_model
 from ..models.registry import MODELS, model_class, model_parameters
 from ..plots import reconstruction_pairs, save_image_grid
 from ..training import TrainConfig, Trainer, prepare_run_dir, read_config
-from .common import add_data_arguments, add_device_argument, parse_option
+from .common import add_data_arguments, add_device_argument, dataset_from_args, parse_option
 
 # CLI flag (argparse dest) → model keyword.  A flag is passed only when given, and only to models
 # that take the keyword; giving it to another model is an error rather than silently ignored.
@@ -96,6 +96,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--kl-warmup", type=float, default=0.0, help="epochs over which the KL weight rises 0 → 1"
     )
+    t.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default="adam")
     t.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
     add_device_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
@@ -137,8 +138,9 @@ def run(args: argparse.Namespace) -> int:
         grad_clip=args.grad_clip,
         kl_warmup_epochs=args.kl_warmup,
         checkpoint_every=args.checkpoint_every,
+        optimizer=args.optimizer,
     )
-    data = load_dataset(args.dataset, data_dir=args.data_dir)
+    data = dataset_from_args(args)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)

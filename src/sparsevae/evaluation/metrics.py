@@ -107,6 +107,9 @@ def evaluate_model(
     codes = encode_dataset(model, x, y, batch_size)
     result.update(sparsity(codes))
     result["active_units"] = active_units(posterior_means(model, x, y, batch_size))
+    extra = getattr(model, "extra_metrics", None)
+    if extra is not None:  # model-specific metrics (e.g. LLGAE's pixel error) join the usual ones
+        result.update(extra(x, y))
     result["latent_dim"] = model.latent_dim
     result["n_examples"] = n
     return result

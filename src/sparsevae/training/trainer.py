@@ -23,6 +23,7 @@ from . import checkpoints as ckpt
 from .schedules import linear_warmup
 
 EpochCallback = Callable[[dict[str, Any]], None]
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
 @dataclass
@@ -38,6 +39,7 @@ class TrainConfig:
     kl_warmup_epochs: float = 0.0  # KL weight rises 0 → 1 over this many epochs
     eval_batch_size: int = 1000
     checkpoint_every: int = 1  # epochs between checkpoints (always one at the end)
+    optimizer: str = "adam"  # adam | rmsprop | sgd
 
     def __post_init__(self) -> None:
         checks = [
@@ -106,12 +108,18 @@ def _labels(y: Any, n: int, what: str) -> torch.Tensor | None:
     return y
 
 
-def optimizer_for(model: torch.nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
-    """Adam; the fused kernel (CPU and CUDA) is several times faster at small batch sizes."""
+def optimizer_for(model: torch.nn.Module, name: str, lr: float) -> torch.optim.Optimizer:
+    """The named optimiser; Adam uses its fused kernel (CPU and CUDA), several times faster at
+    small batch sizes.  SGD uses momentum 0.9."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
     try:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # a device or dtype without a fused kernel
-        return torch.optim.Adam(model.parameters(), lr=lr)
+        return torch.optim.Adam(params, lr=lr)
 
 
 # -- training state for resume ---------------------------------------------------------------------
@@ -208,7 +216,11 @@ class Trainer:
             test_x = test_x.to(self.device)
             test_y = None if test_y is None else test_y.to(self.device)
 
-        optimizer = optimizer_for(model, cfg.lr, self.device)
+        if (
+            getattr(model, "fit_closed_form", None) is not None
+        ):  # PCA-like baselines: no gradient steps
+            return self._fit_closed_form(train_x, test_x, test_y)
+        optimizer = optimizer_for(model, cfg.optimizer, cfg.lr)
         n = len(train_x)
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
@@ -250,6 +262,9 @@ class Trainer:
             for b in range(steps_per_epoch):
                 index = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
                 schedule_values = model.update_schedules(step / max(total_steps - 1, 1))
+                if "lr_scale" in schedule_values:  # a model-driven learning-rate schedule
+                    for group in optimizer.param_groups:
+                        group["lr"] = cfg.lr * schedule_values["lr_scale"]
                 kl_weight = linear_warmup(step, warmup_steps)
                 out = model.loss(
                     train_x[index], None if train_y is None else train_y[index], kl_weight
@@ -296,6 +311,25 @@ class Trainer:
             for callback in self.callbacks:
                 callback(record)
         model.eval()
+        return self.history
+
+    def _fit_closed_form(self, train_x: torch.Tensor, test_x, test_y) -> list[dict[str, Any]]:
+        """Models fitted in closed form (``model.fit_closed_form(x)``): one record, one checkpoint."""
+        started = time.perf_counter()
+        self.model.fit_closed_form(train_x)
+        record: dict[str, Any] = {"epoch": 1, "step": 0}
+        record.update({f"train/{k}": v for k, v in self.evaluate(train_x).items()})
+        if test_x is not None:
+            record.update({f"test/{k}": v for k, v in self.evaluate(test_x, test_y).items()})
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        self.history = [record]
+        self._report(record)
+        if self.run_dir is not None:
+            ckpt.append_metrics(self.run_dir, record)
+            ckpt.save_model(self.run_dir, self.model, self.data_info, asdict(self.config))
+        for callback in self.callbacks:
+            callback(record)
+        self.model.eval()
         return self.history
 
     @torch.no_grad()

@@ -1,0 +1,5 @@
+"""Figures (matplotlib, headless).  One module per kind of figure; the common ones re-exported."""
+
+from .grids import image_grid, reconstruction_pairs, save_image_grid
+
+__all__ = ["image_grid", "reconstruction_pairs", "save_image_grid"]
