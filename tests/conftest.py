@@ -1,12 +1,18 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+# Tests train tiny models: one thread is faster (no OpenMP spin-waits on a busy machine), and the
+# CLI subprocesses some tests start inherit it through the environment.
+torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)

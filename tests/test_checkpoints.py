@@ -94,3 +94,33 @@ def test_pickle_payload_is_never_loaded(run):
     torch.save(model.state_dict(), path / "model.safetensors")
     with pytest.raises(CheckpointError):
         sparsevae.load(path, verify=False)
+
+
+def test_metrics_file_torn_last_line_is_dropped_other_damage_refused(tmp_path):
+    from sparsevae.training import read_metrics
+
+    metrics = tmp_path / "metrics.jsonl"
+    metrics.write_text('{"epoch": 1, "step": 5}\n{"epoch": 2, "st')  # killed while appending
+    assert read_metrics(tmp_path) == [{"epoch": 1, "step": 5}]
+    metrics.write_text('{"epoch": 1, "st\n{"epoch": 2, "step": 9}\n')
+    with pytest.raises(CheckpointError, match="line 1"):
+        read_metrics(tmp_path)
+    metrics.write_text("[1, 2]\n")
+    with pytest.raises(CheckpointError, match="not an epoch record"):
+        read_metrics(tmp_path)
+
+
+def test_training_state_holds_weights_optimizer_rng_and_position(tmp_path):
+    from safetensors import safe_open
+
+    torch.manual_seed(0)
+    model = sparsevae.VAE(input_shape=(1, 4, 4), latent_dim=2, hidden=[4])
+    sparsevae.fit(model, torch.rand(20, 1, 4, 4), epochs=2, batch_size=8, run_dir=tmp_path,
+                  progress=False)  # fmt: skip
+    with safe_open(tmp_path / "training_state.safetensors", framework="pt") as f:
+        keys, metadata = set(f.keys()), f.metadata()
+        head = f.get_tensor("model.head.weight")
+    assert {"rng.torch", "optimizer.0.exp_avg", "optimizer.0.exp_avg_sq"} <= keys
+    assert torch.equal(head, model.head.weight.detach())
+    assert json.loads(metadata["progress"]) == {"epoch": 2, "step": 6}
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporaries

@@ -186,3 +186,18 @@ def test_public_api_names():
     assert model.kind == "vsc" and model.alpha == 0.01
     x = torch.rand(2, 1, 28, 28)
     assert model.elbo(x).shape == (2,)
+
+
+def test_relaxed_draws_context_switches_eval_draws_and_restores():
+    from sparsevae.models.vae import relaxed_draws
+
+    model = make("vsc", alpha=0.2).eval()
+    x = torch.rand(256, *SHAPE)
+    q = model.posterior(x)
+    exact = model.draw(q)
+    assert (exact == 0).any()  # exact draws have true zeros
+    with relaxed_draws(model, sharpness=5.0):
+        assert model.sharpness == 5.0
+        relaxed = model.draw(model.posterior(x))
+        assert (relaxed != 0).all()  # a soft selection is never exactly zero
+    assert model.sharpness == 50.0 and not model.relaxed_eval

@@ -138,7 +138,15 @@ def test_flat_rows_are_accepted(digits):
 
 
 @pytest.mark.parametrize(
-    "option", [{"epochs": 0}, {"lr": -1.0}, {"batch_size": 0}, {"learning_rate": 1}]
+    "option",
+    [
+        {"epochs": 0},
+        {"lr": -1.0},
+        {"batch_size": 0},
+        {"learning_rate": 1},
+        {"nan_policy": "ignore"},
+        {"optimizer": "lbfgs"},
+    ],
 )
 def test_bad_training_options_are_refused(option, digits):
     with pytest.raises(ConfigError):

@@ -9,7 +9,8 @@ from typing import Any
 
 import torch
 
-from ..data import Dataset, load_dataset
+from ..data import Dataset, DownloadSettings, load_dataset, split_scheme
+from ..data.downloads import CACHE_ENV, MIRROR_ENV, OFFLINE_ENV
 from ..errors import ConfigError, DataError, RunDirectoryError
 from ..models import SparseVAEModel
 from ..training import load, read_config
@@ -21,12 +22,64 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--dataset`` and every flag that says where its data come from."""
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--dataset",
+        required=required,
+        help="data set name, or your own data as npz:PATH, npy:PATH, folder:PATH, csv:PATH "
+        "(see `sparsevae datasets list`)",
+    )
+    group.add_argument(
+        "--data-dir", help="directory holding the data set's files (instead of the download cache)"
+    )
+    group.add_argument(
+        "--dataset-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="data set option (repeatable), value parsed as JSON, e.g. n_train=2000; "
+        "recorded in the run so evaluate/encode rebuild the same data",
+    )
+    add_download_arguments(group)
+
+
+def add_download_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
-        "--dataset", required=required, help="data set name (see `sparsevae datasets list`)"
+        "--cache-dir",
+        help=f"download cache (default: ${CACHE_ENV} or the platform's user cache directory)",
     )
     parser.add_argument(
-        "--data-dir", help="directory holding the data set's files (MNIST IDX files, …)"
+        "--mirror",
+        help=f"base URL that replaces the official download sources (default: ${MIRROR_ENV}); "
+        "files are fetched from MIRROR/FILENAME, {name} in it is the data set's name",
     )
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        default=None,
+        help=f"no network: use only the cache or --data-dir (also ${OFFLINE_ENV}=1)",
+    )
+
+
+def download_settings(args: argparse.Namespace) -> DownloadSettings:
+    """The download settings of the command line, falling back on the environment variables."""
+    return DownloadSettings.from_environment(
+        cache_dir=getattr(args, "cache_dir", None),
+        mirror=getattr(args, "mirror", None),
+        offline=getattr(args, "offline", None),
+        progress=not getattr(args, "no_progress", False),
+    )
+
+
+def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for text in getattr(args, "dataset_option", None) or []:
+        if "=" not in text:
+            raise ConfigError(f"--dataset-option expects KEY=VALUE, got {text!r}")
+        key, value = parse_option(text)
+        options[key] = value
+    return options
 
 
 def check_output_file(path: str | Path, overwrite: bool) -> Path:
@@ -46,21 +99,55 @@ def load_run(run_dir: str, device: str = "auto") -> tuple[SparseVAEModel, dict[s
 
 
 def dataset_from_args(args: argparse.Namespace) -> Dataset:
-    """The data set named by ``--dataset`` / ``--data-dir`` (and any other data flags)."""
-    return load_dataset(args.dataset, data_dir=args.data_dir)
+    """The data set named by ``--dataset`` with its ``--dataset-option``s and download flags.
+
+    The options are recorded in ``Dataset.info["options"]``: the run's config keeps ``info``, so
+    ``run_dataset`` can rebuild exactly this data for evaluate and encode.
+    """
+    options = dataset_options(args)
+    data = load_dataset(
+        args.dataset, data_dir=args.data_dir, download=download_settings(args), **options
+    )
+    data.info["options"] = options
+    return data
 
 
 def run_dataset(
-    config: dict[str, Any], dataset: str | None = None, data_dir: str | None = None
+    config: dict[str, Any],
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    *,
+    args: argparse.Namespace | None = None,
 ) -> Dataset:
-    """The run's data set (as recorded in its config), or another one named on the command line."""
+    """The run's data set (as recorded in its config), or another one named on the command line.
+
+    Reloading the run's own set reuses its recorded options.  For the user's own data the run's
+    scaling is applied (also to other files named with --dataset), so codes of new data are
+    computed on the same [0, 1] map the model was trained on.
+    """
     data = config.get("data", {})
-    name = dataset or data.get("name")
+    info = data.get("info") or {}
+    recorded = data.get("name")
+    name = dataset or recorded
     if not name:
         raise DataError("the run records no data set; pass --dataset (and --data-dir)")
-    options = data.get("options", {}) if name == data.get("name") else {}
-    directory = data_dir or (data.get("data_dir") if name == data.get("name") else None)
-    return load_dataset(name, data_dir=directory, **options)
+    same = name == recorded
+    options: dict[str, Any] = dict(data.get("options") or info.get("options") or {}) if same else {}
+    given = dataset_options(args) if args is not None else {}
+    options.update(given)
+    if (
+        split_scheme(name) is not None
+        and split_scheme(recorded or "") is not None
+        and isinstance(info.get("scaling"), dict)
+        and "scaling" not in given
+    ):
+        options["scaling"] = info["scaling"]  # the map the model was trained on
+    user = split_scheme(name)
+    if same and user is not None and info.get("path") and not Path(user[1]).expanduser().exists():
+        name = f"{user[0]}:{info['path']}"  # a relative path, run from another directory
+    directory = data_dir or (data.get("data_dir") if same else None)
+    settings = download_settings(args) if args is not None else DownloadSettings.from_environment()
+    return load_dataset(name, data_dir=directory, download=settings, **options)
 
 
 def parse_option(text: str) -> tuple[str, Any]:

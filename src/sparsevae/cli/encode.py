@@ -35,7 +35,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, args.overwrite)
     model, config = load_run(args.run_dir, args.device)
-    data = run_dataset(config, args.dataset, args.data_dir)
+    data = run_dataset(config, args.dataset, args.data_dir, args=args)
     x, y = data.split(args.split)
     codes = encode_dataset(model, x, y).numpy()
     with open(out, "wb") as f:  # np.save on a path would append .npy to other names

@@ -1,13 +1,42 @@
-"""``sparsevae evaluate RUN_DIR``: test metrics of a trained run, as a table or JSON."""
+"""``sparsevae evaluate RUN_DIR``: test metrics of a trained run, as a table or JSON, with figures.
+
+Always: test −ELBO split into reconstruction and KL (nats per example), sparsity of the code,
+active units and the distribution of non-zero elements per example.  On request: the
+importance-weighted log-likelihood (``--iwae-k``), classification probes (``--probe``) and figures
+(``--figures DIR``).  See docs/evaluation.md for the definitions.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+from pathlib import Path
+from typing import Any
 
-from ..evaluation import evaluate_model
-from .common import add_data_arguments, add_device_argument, load_run, run_dataset
+import torch
+
+from ..data import Dataset
+from ..errors import ConfigError, DataError
+from ..evaluation import (
+    CODES,
+    DEFAULT_IWAE_SAMPLES,
+    PROBES,
+    active_element_distribution,
+    encode_dataset,
+    evaluate_model,
+    iwae_summary,
+    run_probes,
+)
+from ..evaluation.probes import DEFAULT_PROBE_LABELS
+from ..models import SparseVAEModel
+from .common import (
+    add_data_arguments,
+    add_device_argument,
+    check_output_file,
+    load_run,
+    run_dataset,
+)
 
 LABELS = {
     "neg_elbo": "test −ELBO (nats/example)",
@@ -16,49 +45,213 @@ LABELS = {
     "loss": "training objective (nats)",
     "recon_sq_error": "squared reconstruction error (sum over pixels)",
     "sparsity": "sparsity (fraction of exact zeros in codes)",
+    "sparsity_per_example_min": "sparsity per example, min",
+    "sparsity_per_example_max": "sparsity per example, max",
     "active_elements_mean": "non-zero code elements per example",
+    "active_elements_std": "non-zero code elements per example, std",
+    "active_elements_p10": "non-zero code elements per example, 10th pct",
+    "active_elements_median": "non-zero code elements per example, median",
+    "active_elements_p90": "non-zero code elements per example, 90th pct",
     "active_units": "active units (Var of mean > 0.01)",
+    "iwae_neg_log_likelihood": "−log p(x), importance-weighted (nats)",
+    "iwae_log_likelihood": "log p(x), importance-weighted (nats)",
+    "iwae_k": "importance samples k",
+    "iwae_examples": "examples in the likelihood estimate",
+    "probe_code": "code used by the probes",
+    "probe_labels": "labelled training codes for the probes",
+    "probe_seed": "probe seed",
+    "probe_paper_accuracy": "accuracy, paper probe (linear, SGD)",
+    "probe_linear_accuracy": "accuracy, logistic regression probe",
+    "probe_knn_accuracy": "accuracy, 5-NN probe",
+    "pixel_error": "pixel error (CATSMILE-1022: mean-centred, 0–255 pixels)",
+    "components_used": "mixture components used",
+    "neg_elbo_mixture_prior": "test −ELBO under the mixture prior (nats)",
 }
+
+FIGURES = ("reconstructions.png", "samples.png", "traversals.png", "active_elements.png")
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
     p = verbs.add_parser(
         "evaluate",
         help="test metrics of a trained run",
-        description="Evaluate a run on the test split of its data set.",
+        description="Evaluate a run on the test split of its data set: ELBO terms, sparsity, "
+        "active units; optionally the importance-weighted likelihood, classification probes and "
+        "figures.",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
     add_data_arguments(p)
     p.add_argument("--split", choices=("train", "test"), default="test")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument(
+        "--iwae-k",
+        type=int,
+        nargs="?",
+        const=DEFAULT_IWAE_SAMPLES,
+        metavar="K",
+        help=f"importance-weighted log-likelihood with K samples (default {DEFAULT_IWAE_SAMPLES} "
+        "when the flag is given without a value)",
+    )
+    p.add_argument(
+        "--iwae-examples",
+        type=int,
+        metavar="N",
+        help="estimate the likelihood on the first N examples of the split only (default: all)",
+    )
+    p.add_argument(
+        "--probe",
+        action="append",
+        choices=(*PROBES, "all"),
+        help="classification probe on the codes (repeatable): paper, linear, knn or all",
+    )
+    p.add_argument(
+        "--probe-labels",
+        type=int,
+        default=DEFAULT_PROBE_LABELS,
+        metavar="N",
+        help=f"random labelled training codes for the probes (default {DEFAULT_PROBE_LABELS}; "
+        "0 = all)",
+    )
+    p.add_argument(
+        "--code",
+        choices=CODES,
+        default="sparse",
+        help="code the probes see: sparse = model.encode (VSC: γ·μ thresholded; VAE: μ), "
+        "mu = posterior location μ (default sparse)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the probes and estimates")
+    p.add_argument("--figures", metavar="DIR", help="write figures (PNG) into this directory")
+    p.add_argument("--overwrite", action="store_true", help="replace existing figure files")
     add_device_argument(p)
     p.set_defaults(func=run)
 
 
-def format_table(metrics: dict) -> str:
-    width = max(len(LABELS.get(k, k)) for k in metrics)
+def format_table(metrics: dict[str, Any]) -> str:
+    shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    width = max(len(LABELS.get(k, k)) for k in shown)
     lines = []
-    for key, value in metrics.items():
-        text = f"{value:.4f}" if isinstance(value, float) else str(value)
+    for key, value in shown.items():
+        if isinstance(value, float) and key.endswith("_accuracy"):
+            text = f"{100 * value:.2f} %"
+        else:
+            text = f"{value:.4f}" if isinstance(value, float) else str(value)
         lines.append(f"{LABELS.get(key, key):<{width}}  {text}")
     return "\n".join(lines)
 
 
+def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+        for k, v in metrics.items()
+    }
+
+
+@torch.no_grad()
+def write_figures(
+    model: SparseVAEModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    histogram: list[int],
+    directory: Path,
+    overwrite: bool,
+    seed: int,
+) -> list[str]:
+    """Reconstructions, prior samples (variational models), traversals and the active histogram."""
+    from ..plots import reconstruction_pairs, save_image_grid
+    from ..plots.curves import plot_active_histogram
+    from ..plots.traversals import save_latent_traversals
+
+    if not directory.is_dir():
+        raise DataError(f"{directory}: --figures directory does not exist")
+    paths = {name: check_output_file(directory / name, overwrite) for name in FIGURES}
+    written = []
+    device = model.device
+    labels = y if model.num_classes else None
+    first = x[:32].to(device)
+    first_y = None if labels is None else labels[:32].to(device)
+    recon = model.reconstruct(first, first_y).cpu()
+    save_image_grid(
+        reconstruction_pairs(x[:32], recon),
+        paths["reconstructions.png"],
+        ncols=8,
+        title="originals (odd rows) and reconstructions",
+    )
+    written.append("reconstructions.png")
+    sample = getattr(model, "sample", None)
+    if model.is_variational and sample is not None:
+        torch.manual_seed(seed)
+        sample_y = (
+            torch.arange(64, device=device) % model.num_classes if model.num_classes else None
+        )
+        save_image_grid(sample(64, sample_y).cpu(), paths["samples.png"], title="prior samples")
+        written.append("samples.png")
+    save_latent_traversals(
+        model, x[:1000], paths["traversals.png"], None if labels is None else labels[:1000]
+    )
+    written.append("traversals.png")
+    plot_active_histogram(
+        histogram, paths["active_elements.png"], title=f"{model.kind}: non-zero code elements"
+    )
+    written.append("active_elements.png")
+    return written
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.iwae_k is not None and args.iwae_k < 1:
+        raise ConfigError(f"--iwae-k must be >= 1, got {args.iwae_k}")
+    if args.iwae_examples is not None and args.iwae_examples < 1:
+        raise ConfigError(f"--iwae-examples must be >= 1, got {args.iwae_examples}")
+    if args.probe_labels < 0:
+        raise ConfigError(f"--probe-labels must be >= 0, got {args.probe_labels}")
     model, config = load_run(args.run_dir, args.device)
-    data = run_dataset(config, args.dataset, args.data_dir)
+    data: Dataset = run_dataset(config, args.dataset, args.data_dir, args=args)
     x, y = data.split(args.split)
-    metrics = {"model": model.kind, "dataset": data.name, "split": args.split}
-    metrics.update(evaluate_model(model, x, y))
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    k: (v if not (isinstance(v, float) and not math.isfinite(v)) else str(v))
-                    for k, v in metrics.items()
-                }
+    metrics: dict[str, Any] = {"model": model.kind, "dataset": data.name, "split": args.split}
+    metrics.update(evaluate_model(model, x, y, seed=args.seed))
+    codes = encode_dataset(model, x, y)
+    distribution = active_element_distribution(codes)
+    metrics.update(distribution)
+    if args.iwae_k is not None:
+        n = args.iwae_examples or len(x)
+        metrics.update(
+            iwae_summary(
+                model,
+                x[:n],
+                None if y is None else y[:n],
+                samples=args.iwae_k,
+                seed=args.seed,
             )
         )
+    if args.probe:
+        probes = list(PROBES) if "all" in args.probe else args.probe
+        metrics.update(
+            run_probes(
+                model,
+                data.train_x,
+                data.train_y,
+                data.test_x,
+                data.test_y,
+                probes=probes,
+                n_labels=args.probe_labels,
+                code=args.code,
+                seed=args.seed,
+                num_classes=data.num_classes or None,
+            )
+        )
+    if args.figures:
+        metrics["figures"] = write_figures(
+            model,
+            x,
+            y,
+            distribution["active_elements_histogram"],
+            Path(args.figures),
+            args.overwrite,
+            args.seed,
+        )
+    if args.json:
+        print(json.dumps(json_safe(metrics)))
     else:
         print(format_table(metrics))
+        if args.figures:
+            print(f"figures written to {args.figures}: {', '.join(metrics['figures'])}")
     return 0

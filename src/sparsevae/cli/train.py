@@ -3,21 +3,28 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data import load_dataset
-from ..errors import ConfigError
+from ..errors import CheckpointError, ConfigError
 from ..evaluation import evaluate_model
 from ..models import build_model
 from ..models.registry import MODELS, model_class, model_parameters
 from ..plots import reconstruction_pairs, save_image_grid
 from ..training import TrainConfig, Trainer, prepare_run_dir, read_config
-from .common import add_data_arguments, add_device_argument, dataset_from_args, parse_option
+from ..training.trainer import NAN_POLICIES, TrainingInterrupted
+from .common import (
+    add_data_arguments,
+    add_device_argument,
+    dataset_from_args,
+    parse_option,
+    run_dataset,
+)
+
+DEFAULT_EPOCHS = 10
 
 # CLI flag (argparse dest) → model keyword.  A flag is passed only when given, and only to models
 # that take the keyword; giving it to another model is an error rather than silently ignored.
@@ -48,14 +55,22 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         description="Train a model on a data set; writes config.json, model.safetensors, "
         "metrics.jsonl and figures into --out.",
     )
-    p.add_argument("--model", required=True, help=f"model kind: {', '.join(sorted(MODELS))}")
+    p.add_argument(
+        "--model", help=f"model kind (required unless resuming): {', '.join(sorted(MODELS))}"
+    )
     add_data_arguments(p)
     p.set_defaults(dataset="digits")
-    p.add_argument("--out", required=True, help="run directory to write")
+    p.add_argument("--out", help="run directory to write (required unless resuming)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     g.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+        "--resume",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="RUN_DIR",
+        help="continue RUN_DIR (or --out) from its last checkpoint; model, data and training "
+        "options come from the run (--epochs raises the total, --nan-policy may change)",
     )
 
     m = p.add_argument_group("model")
@@ -88,7 +103,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
 
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--epochs", type=int, help=f"epochs in total (default {DEFAULT_EPOCHS})")
     t.add_argument("--batch-size", type=int, default=32)
     t.add_argument("--lr", type=float, default=1e-3)
     t.add_argument("--seed", type=int, default=0)
@@ -97,7 +112,18 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "--kl-warmup", type=float, default=0.0, help="epochs over which the KL weight rises 0 → 1"
     )
     t.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default="adam")
-    t.add_argument("--checkpoint-every", type=int, default=1, help="epochs between checkpoints")
+    t.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        help="epochs between checkpoints (one is always written at the end, and on Ctrl-C)",
+    )
+    t.add_argument(
+        "--nan-policy",
+        choices=NAN_POLICIES,
+        help="on a non-finite loss or gradient: stop (default; the last good checkpoint is kept) "
+        "or skip the batch and count it",
+    )
     add_device_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
     p.set_defaults(func=run)
@@ -125,12 +151,24 @@ def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.resume:
-        return resume(args)
+    try:
+        if args.resume is not None:
+            return resume(args)
+        return train_new(args)
+    except TrainingInterrupted as stop:
+        # Ctrl-C is the user's choice, not an error: say where the checkpoint is, exit 130.
+        print(f"sparsevae: {stop}", file=sys.stderr)
+        return 130
+
+
+def train_new(args: argparse.Namespace) -> int:
+    if args.model is None or args.out is None:
+        raise ConfigError("--model and --out are required (unless resuming with --resume RUN_DIR)")
     model_class(args.model)  # unknown model: fail before loading data
     kwargs = model_kwargs(args, args.model)
     config = TrainConfig(
-        epochs=args.epochs,
+        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+        nan_policy=args.nan_policy or "stop",
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
@@ -157,16 +195,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 def resume(args: argparse.Namespace) -> int:
-    run_dir = prepare_run_dir(args.out, resume=True)
+    target = args.out if args.resume is True else args.resume
+    if target is None:
+        raise ConfigError("--resume needs a run directory: --resume RUN_DIR (or --out RUN_DIR)")
+    if args.resume is not True and args.out is not None and Path(args.out) != Path(args.resume):
+        raise ConfigError(f"--resume {args.resume} and --out {args.out} name different runs")
+    run_dir = prepare_run_dir(target, resume=True)
     saved = read_config(run_dir)
-    model = build_model(saved["model"]["kind"], **saved["model"]["config"])
-    config = TrainConfig.from_dict(
-        {**saved["training"], "epochs": max(args.epochs, saved["training"].get("epochs", 0))}
-    )
+    if args.model is not None and args.model != saved["model"]["kind"]:
+        raise ConfigError(
+            f"{run_dir} is a {saved['model']['kind']!r} run; --model {args.model} cannot resume it"
+        )
+    try:
+        model = build_model(saved["model"]["kind"], **saved["model"]["config"])
+        changes: dict[str, Any] = {}
+        if args.epochs is not None:  # resuming may extend a run, never shorten it
+            changes["epochs"] = max(args.epochs, int(saved["training"].get("epochs", 0)))
+        if args.nan_policy is not None:
+            changes["nan_policy"] = args.nan_policy
+        config = TrainConfig.from_dict({**saved["training"], **changes})
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{run_dir}: config.json cannot be resumed: {exc}") from None
     data_info = saved.get("data", {})
-    data = load_dataset(
-        data_info.get("name", args.dataset), data_dir=args.data_dir or data_info.get("data_dir")
-    )
+    # The run's own data set, rebuilt with its recorded options (and scaling for user data).
+    data = run_dataset(saved, data_dir=args.data_dir, args=args)
     trainer = Trainer(
         model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
     )
@@ -206,13 +258,8 @@ def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
             )
     metrics = evaluate_model(model, data.test_x, data.test_y)
     if not args.no_progress:
-        print(
-            json.dumps(
-                {
-                    k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v)
-                    for k, v in metrics.items()
-                },
-                indent=None,
-            )
-        )
+        from .evaluate import format_table
+
+        print(f"\ntest metrics of {model.kind} on {data.name}:")
+        print(format_table(metrics))
     print(f"run written to {run_dir}")

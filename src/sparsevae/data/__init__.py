@@ -1,14 +1,33 @@
-"""Data sets as tensors: ``load_dataset(name, data_dir=...)``; importing registers every set."""
+"""Data sets as tensors: ``load_dataset(name, data_dir=...)``; importing registers every set.
 
-from . import builtin  # noqa: F401  (registers the built-in sets)
+Registered names (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10-gray``, ``smiley``,
+``templates``) and the user's own data as ``npz:PATH``, ``npy:PATH``, ``folder:PATH``, ``csv:PATH``.
+"""
+
+from . import builtin, public, synthetic, user  # noqa: F401  (registers the sets and schemes)
 from .base import Dataset, validate_images
-from .registry import DATASETS, dataset_spec, load_dataset, register_dataset
+from .downloads import DownloadError, DownloadSettings, RemoteFile
+from .registry import (
+    DATASETS,
+    USER_SCHEMES,
+    dataset_spec,
+    load_dataset,
+    register_dataset,
+    register_scheme,
+    split_scheme,
+)
 
 __all__ = [
     "DATASETS",
+    "USER_SCHEMES",
     "Dataset",
+    "DownloadError",
+    "DownloadSettings",
+    "RemoteFile",
     "dataset_spec",
     "load_dataset",
     "register_dataset",
+    "register_scheme",
+    "split_scheme",
     "validate_images",
 ]

@@ -1,4 +1,4 @@
-"""Built-in data sets: scikit-learn's 8×8 digits (no download) and MNIST from IDX files."""
+"""The built-in data set (scikit-learn's 8×8 digits, no download) and the IDX-directory loader."""
 
 from __future__ import annotations
 
@@ -36,7 +36,8 @@ def load_digits() -> Dataset:
     )
 
 
-def idx_dataset(name: str, data_dir: str | Path | None) -> Dataset:
+def idx_dataset(name: str, data_dir: str | Path | None, source: str = "data_dir") -> Dataset:
+    """MNIST-format data (the four IDX files, gzipped or not) from ``data_dir``."""
     if data_dir is None:
         raise DataError(f"{name}: pass --data-dir DIR, a directory holding the four IDX files")
     train_x, train_y, test_x, test_y = load_idx_directory(data_dir)
@@ -51,16 +52,5 @@ def idx_dataset(name: str, data_dir: str | Path | None) -> Dataset:
         torch.from_numpy(train_y.astype(np.int64)),
         torch.from_numpy(test_y.astype(np.int64)),
         num_classes=10,
-        info={"scale": "x / 255", "data_dir": str(data_dir)},
+        info={"scale": "x / 255", "source": source},
     )
-
-
-@register_dataset(
-    "mnist",
-    shape=(1, 28, 28),
-    sizes=(60000, 10000),
-    description="MNIST handwritten digits (LeCun et al.), IDX files",
-    needs_files=True,
-)
-def load_mnist(data_dir: str | Path | None = None) -> Dataset:
-    return idx_dataset("mnist", data_dir)

@@ -1,5 +1,30 @@
-"""Evaluation: test ELBO terms, sparsity, active units (probes and likelihoods build on these)."""
+"""Evaluation: test ELBO terms, importance-weighted likelihood, sparsity, active units, probes."""
 
-from .metrics import active_units, encode_dataset, evaluate_model, posterior_means, sparsity
+from .likelihood import DEFAULT_IWAE_SAMPLES, iwae_log_likelihood, iwae_summary
+from .metrics import (
+    active_element_counts,
+    active_element_distribution,
+    active_units,
+    encode_dataset,
+    evaluate_model,
+    posterior_means,
+    sparsity,
+)
+from .probes import CODES, PROBES, probe_codes, run_probes
 
-__all__ = ["active_units", "encode_dataset", "evaluate_model", "posterior_means", "sparsity"]
+__all__ = [
+    "CODES",
+    "DEFAULT_IWAE_SAMPLES",
+    "PROBES",
+    "active_element_counts",
+    "active_element_distribution",
+    "active_units",
+    "encode_dataset",
+    "evaluate_model",
+    "iwae_log_likelihood",
+    "iwae_summary",
+    "posterior_means",
+    "probe_codes",
+    "run_probes",
+    "sparsity",
+]

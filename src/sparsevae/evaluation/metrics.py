@@ -70,6 +70,29 @@ def sparsity(codes: torch.Tensor) -> dict[str, Any]:
     }
 
 
+def active_element_counts(codes: torch.Tensor) -> torch.Tensor:
+    """Number of non-zero code elements of each example, ``(N,)`` integers."""
+    return (codes != 0).sum(1)
+
+
+def active_element_distribution(codes: torch.Tensor) -> dict[str, Any]:
+    """How many elements each example's code uses: quantiles and the full histogram.
+
+    ``active_elements_histogram[j]`` is the number of examples with exactly ``j`` non-zero elements
+    (``j`` from 0 to ``latent_dim``).
+    """
+    counts = active_element_counts(codes)
+    as_float = counts.float()
+    quantiles = torch.quantile(as_float, torch.tensor([0.1, 0.5, 0.9]))
+    return {
+        "active_elements_std": float(as_float.std()) if len(counts) > 1 else 0.0,
+        "active_elements_p10": float(quantiles[0]),
+        "active_elements_median": float(quantiles[1]),
+        "active_elements_p90": float(quantiles[2]),
+        "active_elements_histogram": torch.bincount(counts, minlength=codes.shape[1] + 1).tolist(),
+    }
+
+
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
     """Number of latent dimensions whose posterior mean varies over the data (Var > threshold)."""
     return int((means.var(0) > threshold).sum())

@@ -6,4 +6,4 @@ from .registry import EXPERIMENTS, Experiment, register_experiment
 __all__ = ["EXPERIMENTS", "Experiment", "register_experiment"]
 
 # Experiment modules register on import; add yours to this list.
-EXPERIMENT_MODULES: tuple[str, ...] = ()
+EXPERIMENT_MODULES: tuple[str, ...] = ("uai2019", "iclr2019", "llgae")

@@ -14,7 +14,8 @@ Losses are sums over pixels and latent dimensions, averaged over the batch: nats
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -49,6 +50,8 @@ class VariationalAutoencoder(SparseVAEModel):
 
     is_variational = True
     posterior_heads = 2  # μ and log σ²
+    #: When True, eval mode also uses reparameterised (for VSC: relaxed) draws; see ``relaxed_draws``.
+    relaxed_eval: bool = False
 
     def __init__(
         self,
@@ -113,7 +116,7 @@ class VariationalAutoencoder(SparseVAEModel):
 
     def draw(self, q: Distribution) -> torch.Tensor:
         """A posterior draw: reparameterised while training, exact (``sample``) in eval mode."""
-        return q.rsample() if self.training else q.sample()
+        return q.rsample() if self.training or self.relaxed_eval else q.sample()
 
     def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None):
         """Per-example ``(−log p(x|z), KL)`` for one draw z ~ q(z|x)."""
@@ -237,6 +240,24 @@ class VSC(VariationalAutoencoder):
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         q = self.posterior(x, y)
         return torch.where(q.probs >= self.code_threshold, q.probs * q.loc, torch.zeros_like(q.loc))
+
+
+@contextmanager
+def relaxed_draws(model: VariationalAutoencoder, sharpness: float | None = None) -> Iterator[None]:
+    """Evaluate with the training-time (relaxed) draws instead of exact ones, optionally at another
+    VSC sharpness c — to compare with published numbers computed that way (docs/vsc-elbo.md)."""
+    saved = (model.relaxed_eval, getattr(model, "sharpness", None))
+    model.relaxed_eval = True
+    if sharpness is not None:
+        if not hasattr(model, "sharpness"):
+            raise ConfigError(f"model {model.kind!r} has no sharpness c to set")
+        model.sharpness = float(sharpness)
+    try:
+        yield
+    finally:
+        model.relaxed_eval = saved[0]
+        if saved[1] is not None:
+            model.sharpness = saved[1]
 
 
 @register_model

@@ -69,8 +69,10 @@ def save_image_grid(
 def reconstruction_pairs(
     originals: torch.Tensor, reconstructions: torch.Tensor, ncols: int = 8
 ) -> torch.Tensor:
-    """Rows alternate originals and their reconstructions, ``ncols`` examples a row."""
-    n = (len(originals) // ncols) * ncols or len(originals)
+    """Rows alternate originals and their reconstructions, ``ncols`` examples a row (fewer when
+    there are fewer examples; a last incomplete row is dropped)."""
+    ncols = max(1, min(ncols, len(originals)))
+    n = (len(originals) // ncols) * ncols
     o = originals[:n].reshape(-1, ncols, *originals.shape[1:])
     r = reconstructions[:n].reshape(-1, ncols, *reconstructions.shape[1:])
     return torch.stack([o, r], dim=1).reshape(-1, *originals.shape[1:])

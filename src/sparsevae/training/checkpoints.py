@@ -226,7 +226,35 @@ def append_metrics(run_dir: Path, record: dict[str, Any]) -> None:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch records of ``metrics.jsonl``.
+
+    A last line cut short (a kill while appending) is dropped: resuming rewrites the file anyway.
+    Any other unreadable line is an error.
+    """
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path}: unreadable ({exc})") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    records: list[dict[str, Any]] = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            if number == len(lines) and not text.endswith("\n"):
+                break  # torn final write
+            raise CheckpointError(f"{path}: line {number} is not valid JSON") from None
+        if not isinstance(record, dict) or not isinstance(record.get("epoch"), int):
+            raise CheckpointError(f"{path}: line {number} is not an epoch record")
+        records.append(record)
+    return records
+
+
+def remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete temporary files left by a writer that was killed before its rename."""
+    for name in (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE):
+        for tmp in Path(run_dir).glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)

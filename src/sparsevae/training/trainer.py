@@ -1,13 +1,22 @@
 """The training loop: data as tensors on the device, batches as index slices of a per-epoch
-permutation, fused Adam, and no host synchronisation inside an epoch except the progress bar's.
+permutation, fused Adam, and no host synchronisation inside an epoch except the progress bar's and
+one read of the non-finite monitor every ``CHECK_EVERY`` batches.
+
+Reliability: checkpoints are atomic and self-contained (weights, optimiser, RNG, loop position), so
+a run killed at any instant resumes from its last checkpoint exactly as if never interrupted (CPU);
+Ctrl-C saves a mid-epoch checkpoint; a non-finite loss or gradient stops training with the epoch
+and the term named (``nan_policy="stop"``) or skips the batch (``"skip"``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -24,6 +33,7 @@ from .schedules import linear_warmup
 
 EpochCallback = Callable[[dict[str, Any]], None]
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
+NAN_POLICIES = ("stop", "skip")
 
 
 @dataclass
@@ -40,6 +50,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     checkpoint_every: int = 1  # epochs between checkpoints (always one at the end)
     optimizer: str = "adam"  # adam | rmsprop | sgd
+    nan_policy: str = "stop"  # non-finite loss/gradient: stop (keep last checkpoint) | skip batch
 
     def __post_init__(self) -> None:
         checks = [
@@ -54,6 +65,8 @@ class TrainConfig:
             ("kl_warmup_epochs", self.kl_warmup_epochs >= 0, ">= 0"),
             ("eval_batch_size", self.eval_batch_size >= 1, "a positive integer"),
             ("checkpoint_every", self.checkpoint_every >= 1, "a positive integer"),
+            ("optimizer", self.optimizer in OPTIMIZERS, " | ".join(OPTIMIZERS)),
+            ("nan_policy", self.nan_policy in NAN_POLICIES, " | ".join(NAN_POLICIES)),
             (
                 "device",
                 self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
@@ -122,14 +135,23 @@ def optimizer_for(model: torch.nn.Module, name: str, lr: float) -> torch.optim.O
         return torch.optim.Adam(params, lr=lr)
 
 
-# -- training state for resume ---------------------------------------------------------------------
+# -- training state for resume --------------------------------------------------------------------
+# ``training_state.safetensors`` is self-contained: the model's weights ("model.*"), the optimiser's
+# tensors ("optimizer.<index>.<key>"), the RNG states ("rng.*") and, in its metadata, the optimiser's
+# param groups and the loop position.  One atomic file means a kill at any instant leaves either the
+# previous complete checkpoint or the new one — never weights from one epoch with moments of another.
 def save_training_state(
-    run_dir: Path, optimizer: torch.optim.Optimizer, progress: dict[str, Any]
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    progress: dict[str, Any],
 ) -> None:
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    for name, value in model.state_dict().items():
+        tensors[f"model.{name}"] = value
     for index, values in state["state"].items():
         for key, value in values.items():
             tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
@@ -138,8 +160,12 @@ def save_training_state(
 
 
 def load_training_state(
-    run_dir: Path, optimizer: torch.optim.Optimizer, device: torch.device
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    device: torch.device,
 ) -> dict[str, Any]:
+    """Restore weights, optimiser and RNG from ``training_state.safetensors``; return the progress."""
     from safetensors import SafetensorError, safe_open
 
     path = run_dir / ckpt.STATE_FILE
@@ -151,25 +177,122 @@ def load_training_state(
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is no dict)
         progress = json.loads(metadata["progress"])
         param_groups = json.loads(metadata["param_groups"])
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError) as exc:
+        check_progress(progress)
+        rng = tensors["rng.torch"]
+        if rng.dtype != torch.uint8 or rng.ndim != 1:
+            raise ValueError("rng.torch is not a byte tensor")
+    except (SafetensorError, OSError, KeyError, ValueError, TypeError) as exc:
         raise RunDirectoryError(
             f"{path}: unreadable training state ({exc}); cannot resume"
         ) from None
+    weights = {k[len("model.") :]: v for k, v in tensors.items() if k.startswith("model.")}
+    if weights:
+        ckpt.load_state(model, weights, path)
+    else:  # a state file from before weights were stored in it
+        ckpt.load_state(model, ckpt.load_file_checked(run_dir), run_dir / ckpt.WEIGHTS_FILE)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     per_param: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optimizer."):
-            _, index, key = name.split(".", 2)
-            per_param.setdefault(int(index), {})[key] = value.to(device) if key != "step" else value
-    optimizer.load_state_dict({"state": per_param, "param_groups": param_groups})
+    try:
+        for name, value in tensors.items():
+            if name.startswith("optimizer."):
+                _, index, key = name.split(".", 2)
+                if value.ndim and value.shape != params[int(index)].shape:  # moments match params
+                    raise ValueError(f"{name} has shape {tuple(value.shape)}")
+                per_param.setdefault(int(index), {})[key] = (
+                    value.to(device) if key != "step" else value
+                )
+        optimizer.load_state_dict({"state": per_param, "param_groups": param_groups})
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise RunDirectoryError(
+            f"{path}: optimiser state does not fit this model or optimiser ({exc})"
+        ) from None
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     return progress
 
 
+def check_progress(progress: Any) -> None:
+    """The loop position stored in a training state: non-negative integers (and epoch sums)."""
+    if not isinstance(progress, dict):
+        raise ValueError("progress is not a JSON object")
+    for key in ("epoch", "step", "batch", "used", "skipped"):
+        value = progress.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(f"progress.{key} must be a non-negative integer, got {value!r}")
+    if "epoch" not in progress or "step" not in progress:
+        raise ValueError("progress needs epoch and step")
+    if progress.get("batch", 0):
+        names, sums = progress.get("names"), progress.get("sums")
+        if names is not None and not (
+            isinstance(names, list)
+            and isinstance(sums, list)
+            and len(names) == len(sums)
+            and all(isinstance(n, str) for n in names)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in sums)
+        ):
+            raise ValueError("progress.names/sums of the interrupted epoch are malformed")
+
+
+class TrainingInterrupted(TrainingError):
+    """Ctrl-C (SIGINT) stopped training after a checkpoint was saved; resume continues exactly."""
+
+    def __init__(self, message: str, run_dir: Path | None, epoch: int, batch: int) -> None:
+        super().__init__(message)
+        self.run_dir, self.epoch, self.batch = run_dir, epoch, batch
+
+
+class NonFiniteMonitor:
+    """Watches loss terms (and the gradient norm) for NaN/inf without a host sync per batch.
+
+    Each batch costs a few tiny device ops: the first batch number at which each watched value went
+    non-finite is kept in a device tensor, read back only by :meth:`first_failure` (every
+    ``CHECK_EVERY`` batches and at the end of an epoch).
+    """
+
+    NEVER = 2**62
+
+    def __init__(self, names: list[str], device: torch.device) -> None:
+        self.names = names
+        self.first_bad = torch.full((len(names),), self.NEVER, dtype=torch.long, device=device)
+        self.never = torch.tensor(self.NEVER, dtype=torch.long, device=device)
+        self.counter = torch.zeros((), dtype=torch.long, device=device)
+
+    def observe(self, values: torch.Tensor) -> None:
+        self.counter += 1
+        marks = torch.where(torch.isfinite(values), self.never, self.counter)
+        torch.minimum(self.first_bad, marks, out=self.first_bad)
+
+    def first_failure(self) -> tuple[int, list[str]] | None:
+        """``(batch number counted from 1, names that went non-finite first)`` or None."""
+        first = self.first_bad.tolist()
+        worst = min(first)
+        if worst >= self.NEVER:
+            return None
+        return worst, [n for n, f in zip(self.names, first, strict=True) if f == worst]
+
+
+def gradient_norm(model: torch.nn.Module) -> torch.Tensor:
+    """Global L2 norm of the gradients (a device scalar; no sync)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return torch.zeros((), device=next(model.parameters()).device)
+    if hasattr(torch.nn.utils, "get_total_norm"):  # torch >= 2.6: one fused reduction
+        return torch.nn.utils.get_total_norm(grads)
+    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+
+
 # -- the loop --------------------------------------------------------------------------------------
+CHECK_EVERY = 100  # batches between host reads of the non-finite monitor (and progress bar updates)
+GRADIENT = "gradient norm"
+
+
 class Trainer:
-    """Trains a model on in-memory tensors; writes a run directory when ``run_dir`` is given."""
+    """Trains a model on in-memory tensors; writes a run directory when ``run_dir`` is given.
+
+    With a run directory, Ctrl-C (SIGINT, main thread only) finishes the current batch, saves a
+    checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
+    """
 
     def __init__(
         self,
@@ -189,6 +312,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.device = resolve_device(config.device)
         self.history: list[dict[str, Any]] = []
+        self.optimizer: torch.optim.Optimizer | None = None  # the last fit's, for callers to reuse
+        self.skipped_batches = 0  # batches dropped by nan_policy="skip" (all epochs of this fit)
+        self._interrupt_requested = False
 
     def fit(
         self,
@@ -199,7 +325,7 @@ class Trainer:
         *,
         resume: bool = False,
     ) -> list[dict[str, Any]]:
-        cfg, model = self.config, self.model
+        model = self.model
         train_x = as_images(train_x, model.input_shape, "training data")
         test_x = None if test_x is None else as_images(test_x, model.input_shape, "test data")
         train_y = _labels(train_y, len(train_x), "training data")
@@ -220,38 +346,64 @@ class Trainer:
             getattr(model, "fit_closed_form", None) is not None
         ):  # PCA-like baselines: no gradient steps
             return self._fit_closed_form(train_x, test_x, test_y)
-        optimizer = optimizer_for(model, cfg.optimizer, cfg.lr)
+        with self._sigint_handler():
+            return self._fit_gradient(train_x, test_x, train_y, test_y, resume)
+
+    def _fit_gradient(
+        self,
+        train_x: torch.Tensor,
+        test_x: torch.Tensor | None,
+        train_y: torch.Tensor | None,
+        test_y: torch.Tensor | None,
+        resume: bool,
+    ) -> list[dict[str, Any]]:
+        cfg, model = self.config, self.model
+        optimizer = self.optimizer = optimizer_for(model, cfg.optimizer, cfg.lr)
         n = len(train_x)
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
         warmup_steps = round(cfg.kl_warmup_epochs * steps_per_epoch)
-        start_epoch, step = 0, 0
+        skip_bad = cfg.nan_policy == "skip"
+        start_epoch, start_batch, step = 0, 0, 0
+        partial: dict[str, Any] = {}  # sums of a part-finished epoch (interrupted, then resumed)
 
         if resume:
             if self.run_dir is None:
                 raise RunDirectoryError("resume needs a run directory")
-            ckpt.load_state(
-                model, ckpt.load_file_checked(self.run_dir), self.run_dir / ckpt.WEIGHTS_FILE
-            )
-            state = load_training_state(self.run_dir, optimizer, self.device)
+            ckpt.remove_stale_temporaries(self.run_dir)
+            state = load_training_state(self.run_dir, model, optimizer, self.device)
             start_epoch, step = int(state["epoch"]), int(state["step"])
+            start_batch = int(state.get("batch", 0))
+            if start_batch:
+                partial = state
             self.history = [r for r in ckpt.read_metrics(self.run_dir) if r["epoch"] <= start_epoch]
             ckpt.rewrite_metrics(self.run_dir, self.history)
         else:
             torch.manual_seed(cfg.seed)
             if self.run_dir is not None:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
+        first_step = step  # the monitor counts batches from here
 
+        monitor: NonFiniteMonitor | None = None
         for epoch in range(start_epoch, cfg.epochs):
             started = time.perf_counter()
             order = torch.randperm(
                 n, generator=torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
             )
             order = order.to(self.device)
-            names: list[str] | None = None
-            sums = torch.zeros(0, device=self.device)
+            first_batch = start_batch if epoch == start_epoch else 0
+            names: list[str] | None = partial.get("names") if first_batch else None
+            sums = (
+                torch.tensor(partial["sums"], device=self.device)
+                if first_batch and partial.get("sums") is not None
+                else torch.zeros(0, device=self.device)
+            )
+            used = int(partial.get("used", 0)) if first_batch else 0  # examples that stepped
+            skipped = int(partial.get("skipped", 0)) if first_batch else 0
+            skipped_before = skipped  # already counted by the run that was interrupted
             bar = tqdm(
                 total=steps_per_epoch,
+                initial=first_batch,
                 desc=f"epoch {epoch + 1}/{cfg.epochs}",
                 disable=not self.show_progress,
                 leave=False,
@@ -259,7 +411,15 @@ class Trainer:
                 dynamic_ncols=True,
             )
             schedule_values: dict[str, float] = {}
-            for b in range(steps_per_epoch):
+            for b in range(first_batch, steps_per_epoch):
+                if self._interrupt_requested:
+                    bar.close()
+                    self._stop_on_interrupt(
+                        optimizer, monitor, first_step, steps_per_epoch,
+                        {"epoch": epoch, "batch": b, "step": step, "names": names,
+                         "sums": sums.tolist() if names else None, "used": used,
+                         "skipped": skipped},
+                    )  # fmt: skip
                 index = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
                 schedule_values = model.update_schedules(step / max(total_steps - 1, 1))
                 if "lr_scale" in schedule_values:  # a model-driven learning-rate schedule
@@ -271,32 +431,55 @@ class Trainer:
                 )
                 optimizer.zero_grad(set_to_none=True)
                 out.loss.backward()
-                if cfg.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                step += 1
                 terms = torch.stack([t.detach() for t in out.terms.values()])
                 if names is None:
                     names, sums = list(out.terms), torch.zeros_like(terms)
+                if cfg.grad_clip is not None:  # the norm comes for free with clipping
+                    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                    watched = torch.cat([terms, norm.reshape(1).to(terms.dtype)])
+                else:
+                    norm, watched = None, terms
+                step += 1
+                if skip_bad:
+                    # A per-batch decision needs the value on the host: only this policy syncs.
+                    if norm is None:
+                        watched = torch.cat([terms, gradient_norm(model).reshape(1)])
+                    if not bool(torch.isfinite(watched).all()):
+                        optimizer.zero_grad(set_to_none=True)
+                        skipped += 1
+                        bar.update(1)
+                        continue
+                else:
+                    if monitor is None:
+                        watch_names = names + ([GRADIENT] if norm is not None else [])
+                        monitor = NonFiniteMonitor(watch_names, self.device)
+                    monitor.observe(watched)
+                optimizer.step()
                 sums += terms * len(index)
-                if self.show_progress and (b % 100 == 0 or b == steps_per_epoch - 1):
-                    seen = min((b + 1) * cfg.batch_size, n)
+                used += len(index)
+                if self.show_progress and (b % CHECK_EVERY == 0 or b == steps_per_epoch - 1):
+                    means = (sums / max(used, 1)).tolist()
                     bar.set_postfix(
-                        {k: f"{v:.2f}" for k, v in zip(names, (sums / seen).tolist(), strict=True)},
-                        refresh=False,
+                        {k: f"{v:.2f}" for k, v in zip(names, means, strict=True)}, refresh=False
                     )
+                if monitor is not None and b % CHECK_EVERY == CHECK_EVERY - 1:
+                    self._stop_if_non_finite(monitor, first_step, steps_per_epoch)
                 bar.update(1)
             bar.close()
+            if monitor is not None:
+                self._stop_if_non_finite(monitor, first_step, steps_per_epoch)
+            if used == 0:
+                raise TrainingError(
+                    f"every batch of epoch {epoch + 1} had a non-finite loss or gradient and was "
+                    f"skipped; {self._advice()}"
+                )
 
-            train_terms = dict(zip(names or [], (sums / n).tolist(), strict=True))
+            train_terms = dict(zip(names or [], (sums / used).tolist(), strict=True))
             record: dict[str, Any] = {"epoch": epoch + 1, "step": step}
             record.update({f"train/{k}": v for k, v in train_terms.items()})
-            bad = [k for k, v in train_terms.items() if not math.isfinite(v)]
-            if bad:
-                raise TrainingError(
-                    f"non-finite training loss ({', '.join(bad)}) in epoch {epoch + 1}; the last good "
-                    "checkpoint is kept. Try a lower --lr or --grad-clip 10"
-                )
+            if skip_bad:
+                record["skipped_batches"] = skipped
+                self.skipped_batches += skipped - skipped_before
             if test_x is not None:
                 record.update({f"test/{k}": v for k, v in self.evaluate(test_x, test_y).items()})
             record.update(schedule_values)
@@ -312,6 +495,78 @@ class Trainer:
                 callback(record)
         model.eval()
         return self.history
+
+    # -- stopping: non-finite values and Ctrl-C ----------------------------------------------------
+    def _advice(self) -> str:
+        kept = (
+            f"the last good checkpoint in {self.run_dir} is kept"
+            if self.run_dir is not None
+            else "no weights were saved"
+        )
+        return (
+            f"{kept}. Try a lower learning rate (--lr {self.config.lr / 10:g}), gradient clipping "
+            "(--grad-clip 10), KL warm-up (--kl-warmup 5), or --nan-policy skip to drop such batches"
+        )
+
+    def _stop_if_non_finite(
+        self, monitor: NonFiniteMonitor, first_step: int, steps_per_epoch: int
+    ) -> None:
+        failure = monitor.first_failure()
+        if failure is None:
+            return
+        batch, names = failure
+        global_step = first_step + batch - 1  # 0-based step of the failing batch
+        epoch, within = divmod(global_step, steps_per_epoch)
+        what = " and ".join(names)
+        raise TrainingError(
+            f"non-finite {what} in epoch {epoch + 1} (batch {within + 1} of {steps_per_epoch}, "
+            f"step {global_step + 1}); training stopped and {self._advice()}"
+        )
+
+    def _stop_on_interrupt(
+        self,
+        optimizer: torch.optim.Optimizer,
+        monitor: NonFiniteMonitor | None,
+        first_step: int,
+        steps_per_epoch: int,
+        progress: dict[str, Any],
+    ) -> None:
+        """Save a mid-epoch checkpoint (unless the weights went non-finite) and stop."""
+        if monitor is not None:
+            self._stop_if_non_finite(monitor, first_step, steps_per_epoch)
+        epoch, batch = progress["epoch"], progress["batch"]
+        if self.run_dir is None:  # no handler is installed without a run directory
+            raise KeyboardInterrupt
+        self.save_checkpoint(optimizer, progress)
+        raise TrainingInterrupted(
+            f"interrupted in epoch {epoch + 1} after batch {batch} of {steps_per_epoch}; checkpoint "
+            f"saved. Continue with: sparsevae train --resume {self.run_dir}",
+            self.run_dir,
+            epoch,
+            batch,
+        )
+
+    @contextlib.contextmanager
+    def _sigint_handler(self) -> Iterator[None]:
+        """First Ctrl-C: stop after this batch with a checkpoint; second: KeyboardInterrupt now."""
+        if self.run_dir is None or threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            if self._interrupt_requested:
+                raise KeyboardInterrupt
+            self._interrupt_requested = True
+            tqdm.write(
+                "interrupt: saving a checkpoint after this batch (press Ctrl-C again to abort)"
+            )
+
+        self._interrupt_requested = False
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
 
     def _fit_closed_form(self, train_x: torch.Tensor, test_x, test_y) -> list[dict[str, Any]]:
         """Models fitted in closed form (``model.fit_closed_form(x)``): one record, one checkpoint."""
@@ -351,8 +606,9 @@ class Trainer:
         return dict(zip(names, (sums / len(x)).tolist(), strict=True))
 
     def save_checkpoint(self, optimizer: torch.optim.Optimizer, progress: dict[str, Any]) -> None:
+        """Training state first (self-contained, what resume reads), then the loadable model."""
         assert self.run_dir is not None
-        save_training_state(self.run_dir, optimizer, progress)
+        save_training_state(self.run_dir, self.model, optimizer, progress)
         ckpt.save_model(self.run_dir, self.model, self.data_info, asdict(self.config))
 
     def _report(self, record: dict[str, Any]) -> None:
@@ -367,6 +623,8 @@ class Trainer:
         line = f"epoch {record['epoch']}/{self.config.epochs}  train: {part('train/')}"
         if any(k.startswith("test/") for k in record):
             line += f"  |  test: {part('test/')}"
+        if record.get("skipped_batches"):
+            line += f"  [{record['skipped_batches']} non-finite batches skipped]"
         tqdm.write(line + f"  ({record['seconds']:.1f} s)")
 
 

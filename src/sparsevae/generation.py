@@ -1,0 +1,145 @@
+"""Controlled generation with a trained model: traversals, turning features on and off, and
+samples that share attributes with a given input.
+
+    >>> from sparsevae.generation import traverse, set_features, shared_attribute_samples
+    >>> grid = traverse(model, x[0], dims=[3, 7], values=torch.linspace(-3, 3, 9))  # doctest: +SKIP
+    >>> off = set_features(model, x[:4], {3: 0.0})        # turn latent 3 off     # doctest: +SKIP
+    >>> same = shared_attribute_samples(model, x[0], 16)  # keep x's active set   # doctest: +SKIP
+
+Codes come from ``model.encode`` (for VSC: γ·μ with the inactive elements exactly zero), so a
+feature is "on" where its code element is non-zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+
+from .distributions import SpikeSlab
+from .errors import ConfigError, DataError
+from .models import SparseVAEModel
+
+SHARED_MODES = ("active-set", "prior-component")
+
+
+def _single_example(model: SparseVAEModel, x: torch.Tensor) -> torch.Tensor:
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if tuple(x.shape) == tuple(model.input_shape):
+        x = x.unsqueeze(0)
+    if tuple(x.shape[1:]) != tuple(model.input_shape):
+        raise DataError(
+            f"input has shape {tuple(x.shape)}, the model expects {tuple(model.input_shape)}"
+        )
+    return x.to(model.device)
+
+
+def _check_dims(model: SparseVAEModel, dims: Sequence[int]) -> list[int]:
+    dims = [int(d) for d in dims]
+    bad = [d for d in dims if not 0 <= d < model.latent_dim]
+    if bad:
+        raise ConfigError(f"latent dimensions must be in [0, {model.latent_dim}), got {bad}")
+    return dims
+
+
+def _unconditional(model: SparseVAEModel) -> None:
+    if model.num_classes:
+        raise ConfigError(f"controlled generation needs an unconditional model, not {model.kind!r}")
+
+
+@torch.no_grad()
+def traverse(
+    model: SparseVAEModel,
+    x: torch.Tensor,
+    dims: Sequence[int],
+    values: Sequence[float] | torch.Tensor,
+) -> torch.Tensor:
+    """Decode ``x``'s code with dimension d set to each value, for each d in ``dims``.
+
+    Returns images ``(len(dims), len(values), *input_shape)``: row r sweeps ``dims[r]``.
+    """
+    _unconditional(model)
+    model.eval()
+    dims = _check_dims(model, dims)
+    values = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
+    if not dims or not len(values):
+        raise ConfigError("a traversal needs at least one dimension and one value")
+    code = model.encode(_single_example(model, x))[0]
+    z = code.repeat(len(dims), len(values), 1)  # (D, V, J)
+    for row, d in enumerate(dims):
+        z[row, :, d] = values.to(z.device)
+    images = model.decode(z.reshape(-1, model.latent_dim))
+    return images.reshape(len(dims), len(values), *model.input_shape).cpu()
+
+
+@torch.no_grad()
+def set_features(
+    model: SparseVAEModel, x: torch.Tensor, changes: Mapping[int, float]
+) -> torch.Tensor:
+    """Decode the codes of ``x`` with the elements in ``changes`` set to the given values (0 turns
+    a feature off).  Returns images ``(N, *input_shape)``."""
+    _unconditional(model)
+    model.eval()
+    if not changes:
+        raise ConfigError("give at least one latent element to change")
+    dims = _check_dims(model, list(changes))
+    x = torch.as_tensor(x, dtype=torch.float32)
+    if tuple(x.shape) == tuple(model.input_shape):
+        x = x.unsqueeze(0)
+    z = model.encode(x.to(model.device)).clone()
+    for d in dims:
+        z[:, d] = float(changes[d])
+    return model.decode(z).cpu()
+
+
+def active_set(model: SparseVAEModel, x: torch.Tensor) -> torch.Tensor:
+    """Boolean ``(N, J)``: the non-zero elements of the codes of ``x``."""
+    with torch.no_grad():
+        model.eval()
+        return model.encode(torch.as_tensor(x, dtype=torch.float32).to(model.device)) != 0
+
+
+@torch.no_grad()
+def shared_attribute_samples(
+    model: SparseVAEModel,
+    x: torch.Tensor,
+    n: int,
+    *,
+    mode: str = "active-set",
+) -> torch.Tensor:
+    """``n`` images that share attributes with the single input ``x``.
+
+    ``active-set``: keep ``x``'s active set (its non-zero code elements) and draw new slab values
+    for them from the prior slab (for ``vsc-uai`` the slab of the prior component the selection
+    function picks for ``x``; N(0, 1) for ``vsc``); the other elements stay zero.
+    ``prior-component`` (``vsc-uai`` only): exact draws from the prior component picked for ``x``.
+    """
+    _unconditional(model)
+    if mode not in SHARED_MODES:
+        raise ConfigError(f"mode must be one of {', '.join(SHARED_MODES)}, got {mode!r}")
+    if int(n) != n or n < 1:
+        raise ConfigError(f"the number of samples must be a positive integer, got {n!r}")
+    model.eval()
+    x = _single_example(model, x)
+    has_components = hasattr(model, "prior_components")
+    if mode == "prior-component":
+        if not has_components:
+            raise ConfigError(
+                f"mode 'prior-component' needs a learned prior (vsc-uai), not {model.kind!r}"
+            )
+        component = model.selected_component(x)[0]
+        return model.decode(model.sample_latents(n, component)).cpu()
+    if not isinstance(model.posterior(x), SpikeSlab):
+        raise ConfigError(
+            f"mode 'active-set' needs a spike-and-slab model (vsc, vsc-uai), not {model.kind!r}"
+        )
+    mask = (model.encode(x) != 0).expand(n, -1)
+    if has_components:
+        p = model.prior_components()
+        k = model.selected_component(x)[0]
+        loc, scale = p.loc[k], p.scale[k]
+    else:
+        loc = torch.zeros(model.latent_dim, device=mask.device)
+        scale = torch.ones_like(loc)
+    slab = loc + scale * torch.randn(n, model.latent_dim, device=mask.device)
+    return model.decode(torch.where(mask, slab, torch.zeros_like(slab))).cpu()

@@ -1,0 +1,245 @@
+"""Closed-form baselines for LLGAE: PCA and a mixture of PCAs (K-subspaces).
+
+Both are fitted by ``fit_closed_form(x)`` (the trainer calls it instead of taking gradient steps),
+so ``sparsevae train --model pca`` / ``--model mixture-pca`` fit them and write a run directory
+like any other model.
+
+* ``pca``: the E leading principal directions of the training data (scikit-learn's PCA); the code
+  is the E projections, the reconstruction μ + U Uᵀ(x − μ).
+* ``mixture-pca``: K affine subspaces of dimension E fitted by alternating minimisation (Bradley &
+  Mangasarian's K-planes / Tseng's K-subspaces): assign every example to the subspace with the
+  smallest squared residual, refit each subspace as the mean and the E leading principal directions
+  of its examples, repeat.  Each half-step cannot increase the total squared residual, so the
+  objective decreases monotonically.  It is the closed-form counterpart of LLGAE (same code: a
+  component and E numbers), started from k-means clusters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError
+from .base import LossOutput, SparseVAEModel, check_positive_int, check_shape, init_args
+from .registry import register_model
+
+
+def _frozen(*shape: int) -> nn.Parameter:
+    # Parameters (not buffers) so that ``model.device`` works; no optimiser ever sees them.
+    return nn.Parameter(torch.zeros(*shape), requires_grad=False)
+
+
+class ClosedFormModel(SparseVAEModel):
+    """Shared parts: the fitted flag, the squared-error loss and the note's pixel metric."""
+
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(len(x), -1).to(torch.get_default_dtype())
+
+    def _check_fitted(self) -> None:
+        if not bool(self.fitted):
+            raise ConfigError(
+                f"model {self.kind!r} is not fitted yet: train it (sparsevae train) or call "
+                "fit_closed_form(x)"
+            )
+
+    def _check_data(self, x: torch.Tensor, minimum: int) -> torch.Tensor:
+        flat = self._flat(x)
+        if flat.shape[1] != self.input_size:
+            raise DataError(
+                f"{self.kind}: examples have {flat.shape[1]} values, the model expects "
+                f"{self.input_size}"
+            )
+        if len(flat) < minimum:
+            raise DataError(f"{self.kind}: needs at least {minimum} examples, got {len(flat)}")
+        return flat
+
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, kl_weight: float = 1.0
+    ) -> LossOutput:
+        self._check_fitted()
+        sq_error = (self.reconstruct_flat(self._flat(x)) - self._flat(x)).pow(2).sum(1).mean()
+        return LossOutput(sq_error, {"loss": sq_error, "sq_error": sq_error})
+
+    def reconstruct_flat(self, flat: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(flat)).reshape(len(flat), -1)
+
+    @torch.no_grad()
+    def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, Any]:
+        from ..evaluation.pixel_error import model_pixel_error
+
+        return {"pixel_error": model_pixel_error(self, x)}
+
+
+@register_model
+class PCA(ClosedFormModel):
+    """Principal component analysis with ``latent_dim`` components (scikit-learn)."""
+
+    kind = "pca"
+
+    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 20) -> None:
+        config = init_args(locals())
+        super().__init__()
+        self.input_shape = check_shape(input_shape)
+        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+        if self.latent_dim > self.input_size:
+            raise ConfigError(
+                f"pca: latent_dim {self.latent_dim} exceeds the {self.input_size} input values"
+            )
+        self.mean = _frozen(self.input_size)
+        self.directions = _frozen(self.input_size, self.latent_dim)  # orthonormal columns
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        self.config = config
+
+    @torch.no_grad()
+    def fit_closed_form(self, x: torch.Tensor) -> None:
+        from sklearn.decomposition import PCA as SkPCA
+
+        flat = self._check_data(x, self.latent_dim + 1)
+        # Exact solvers only: the covariance eigendecomposition when N ≥ D (fast for MNIST),
+        # a full SVD otherwise; never the randomized one that "auto" may pick.
+        solver = "covariance_eigh" if len(flat) >= flat.shape[1] else "full"
+        pca = SkPCA(n_components=self.latent_dim, svd_solver=solver).fit(flat.cpu().numpy())
+        self.mean.copy_(torch.from_numpy(pca.mean_.astype(np.float32)))
+        self.directions.copy_(torch.from_numpy(pca.components_.T.astype(np.float32)))
+        self.explained_variance_ratio = pca.explained_variance_ratio_.tolist()
+        self.fitted.fill_(True)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self._check_fitted()
+        return (self._flat(x) - self.mean) @ self.directions
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(
+                f"pca codes must have shape (N, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        return (self.mean + z @ self.directions.T).reshape(len(z), *self.input_shape)
+
+
+@register_model
+class MixturePCA(ClosedFormModel):
+    """K affine subspaces of dimension E (K-subspaces), fitted by alternating minimisation from a
+    k-means start.  The code is sparse like LLGAE's: K·E numbers, the winner's E non-zero."""
+
+    kind = "mixture-pca"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (1, 28, 28),
+        components: int = 11,
+        component_dim: int = 20,
+        iterations: int = 20,
+        seed: int = 0,
+    ) -> None:
+        config = init_args(locals())
+        super().__init__()
+        self.input_shape = check_shape(input_shape)
+        self.components = check_positive_int("components", components)
+        self.component_dim = check_positive_int("component_dim", component_dim)
+        self.iterations = check_positive_int("iterations", iterations)
+        self.seed = int(seed)
+        if self.component_dim > self.input_size:
+            raise ConfigError(
+                f"mixture-pca: component_dim {self.component_dim} exceeds the {self.input_size} "
+                "input values"
+            )
+        self.latent_dim = self.components * self.component_dim
+        self.means = _frozen(self.components, self.input_size)
+        self.bases = _frozen(self.components, self.input_size, self.component_dim)
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+        #: Total squared residual per example after each alternating step (filled by fitting).
+        self.fit_history: list[float] = []
+        self.config = config
+
+    # -- fitting -----------------------------------------------------------------------------------
+    def _residuals(self, flat: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Squared residual of every example to every subspace, ``(N, K)``: for orthonormal U_k,
+        ‖x − μ_k‖² − ‖U_kᵀ(x − μ_k)‖²."""
+        parts = []
+        shift = torch.einsum("kd,kde->ke", self.means, self.bases)
+        means_sq = self.means.pow(2).sum(1)
+        for start in range(0, len(flat), chunk):
+            xb = flat[start : start + chunk]
+            dist = xb.pow(2).sum(1, keepdim=True) - 2 * xb @ self.means.T + means_sq
+            proj = torch.einsum("nd,kde->nke", xb, self.bases) - shift
+            parts.append((dist - proj.pow(2).sum(-1)).clamp_min(0))
+        return torch.cat(parts)
+
+    def _refit(self, flat: torch.Tensor, assignment: torch.Tensor) -> None:
+        """Mean and leading principal directions of each component's examples."""
+        covariances = []
+        for k in range(self.components):  # one D×D covariance per component (fitting only)
+            members = flat[assignment == k].double()
+            mean = members.mean(0)
+            centred = members - mean
+            covariances.append(centred.T @ centred)
+            self.means[k] = mean.to(self.means.dtype)
+        _, vectors = torch.linalg.eigh(torch.stack(covariances))  # ascending eigenvalues
+        top = vectors[..., -self.component_dim :].flip(-1)
+        self.bases.copy_(top.to(self.bases.dtype))
+
+    def _fill_empty(self, assignment: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """Give a component with too few examples the worst-fitted ones (keeps all K in use)."""
+        need = self.component_dim + 1
+        counts = torch.bincount(assignment, minlength=self.components)
+        worst = residual.argsort(descending=True)
+        taken = 0
+        for k in torch.nonzero(counts < need).flatten().tolist():
+            assignment[worst[taken : taken + need]] = k
+            taken += need
+        return assignment
+
+    @torch.no_grad()
+    def fit_closed_form(self, x: torch.Tensor) -> None:
+        from sklearn.cluster import KMeans
+
+        flat = self._check_data(x, self.components * (self.component_dim + 1))
+        start = KMeans(n_clusters=self.components, n_init=1, random_state=self.seed, max_iter=50)
+        assignment = torch.from_numpy(start.fit_predict(flat.cpu().numpy())).long()
+        assignment = assignment.to(flat.device)
+        self.fit_history = []
+        best = torch.zeros(len(flat), device=flat.device)
+        for _ in range(self.iterations):
+            assignment = self._fill_empty(assignment, best)
+            self._refit(flat, assignment)
+            residuals = self._residuals(flat)
+            best, new_assignment = residuals.min(1)
+            self.fit_history.append(float(best.double().mean()))
+            changed = int((new_assignment != assignment).sum())
+            assignment = new_assignment
+            if changed == 0:  # a fixed point: the next refit would reproduce these subspaces
+                break
+        self.fitted.fill_(True)
+
+    # -- codes -------------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Sparse codes ``(N, K·E)``: the winning subspace's block holds U_kᵀ(x − μ_k)."""
+        self._check_fitted()
+        flat = self._flat(x)
+        winner = self._residuals(flat).argmin(1)
+        rows = torch.arange(len(flat), device=flat.device)
+        code = torch.einsum("nd,nde->ne", flat - self.means[winner], self.bases[winner])
+        sparse = code.new_zeros(len(flat), self.components, self.component_dim)
+        sparse[rows, winner] = code
+        return sparse.reshape(len(flat), self.latent_dim)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(
+                f"mixture-pca codes must have shape (N, {self.latent_dim}), got {tuple(z.shape)}"
+            )
+        blocks = z.reshape(len(z), self.components, self.component_dim)
+        nonzero = (blocks != 0).any(-1)
+        if self.components > 1 and bool((nonzero.sum(1) != 1).any()):
+            raise ConfigError(
+                "mixture-pca codes need their non-zeros in exactly one block of "
+                f"{self.component_dim} numbers (the component); some rows have none or several"
+            )
+        winner = nonzero.float().argmax(1)
+        code = blocks[torch.arange(len(z), device=z.device), winner]
+        flat = self.means[winner] + torch.einsum("nde,ne->nd", self.bases[winner], code)
+        return flat.reshape(len(z), *self.input_shape)

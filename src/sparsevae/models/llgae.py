@@ -1,0 +1,228 @@
+"""Decoder-only generative autoencoders of the CATSMILE-1022 note: LLGAE and its K = 1 case LGAE.
+
+LLGAE has K components, each a mean μ_k ∈ R^D and a basis W_k ∈ R^{D×E}, and no encoder network.
+The code of x is found by optimisation: for every component at once, start from b_k = 0 and take T
+steps of
+
+    b_k ← b_k + β·(W_kᵀ(x − μ_k − W_k b_k) − λ·b_k)
+
+(gradient ascent on −½‖x − μ_k − W_k b_k‖² − ½λ‖b_k‖², λ the weight of an L2 prior on the code),
+then keep the component k* with the smallest squared residual and decode x̂ = μ_{k*} + W_{k*} b_{k*}.
+μ and W are trained by back-propagating ‖x − x̂‖² through the unrolled steps.  ``code_solver="lstsq"``
+replaces the T steps by their limit T → ∞, the ridge solution b_k = (W_kᵀW_k + λI)⁻¹ W_kᵀ(x − μ_k).
+
+Cost: the steps only ever need G_k = W_kᵀW_k (E×E) and c_k = W_kᵀ(x − μ_k) (E), so one einsum of
+O(N·K·D·E) per batch is followed by T cheap O(N·K·E²) updates; the same quantities give every
+component's residual ‖x − μ_k‖² − 2 b_kᵀc_k + b_kᵀG_k b_k without forming K reconstructions.
+
+The code reported by ``encode`` is a sparse vector of K·E numbers: the winner's block holds b_{k*},
+every other block is zero.  ``decode`` finds the non-zero block and inverts it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .base import LossOutput, SparseVAEModel, check_positive_int, check_shape, init_args
+from .registry import register_model
+
+CODE_SOLVERS = ("iterative", "lstsq")
+# A tiny ridge added to λ for the closed-form solve, so that λ = 0 stays well posed.
+LSTSQ_JITTER = 1e-6
+
+
+@register_model
+class LLGAE(SparseVAEModel):
+    """Locally Linear Generative Autoencoder: K local linear subspaces, codes found by T unrolled
+    gradient steps (``code_solver="iterative"``) or in closed form (``"lstsq"``).
+
+    Defaults follow the note's code: K = 11 components, E = 20 dimensions each, β = 0.01, T = 5.
+    Train it with RMSprop, lr 1e-3, batch 280 (``--optimizer rmsprop --batch-size 280``).
+    """
+
+    kind = "llgae"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (1, 28, 28),
+        components: int = 11,
+        component_dim: int = 20,
+        step_size: float = 0.01,
+        steps: int = 5,
+        code_l2: float = 1.0,
+        code_solver: str = "iterative",
+    ) -> None:
+        config = init_args(locals())  # before any other local exists
+        super().__init__()
+        self.input_shape = check_shape(input_shape)
+        self.components = check_positive_int("components", components)
+        self.component_dim = check_positive_int("component_dim", component_dim)
+        self.steps = check_positive_int("steps", steps)
+        if not (math.isfinite(step_size) and step_size > 0):
+            raise ConfigError(f"step_size (β) must be a positive number, got {step_size!r}")
+        if not (math.isfinite(code_l2) and code_l2 >= 0):
+            raise ConfigError(f"code_l2 (λ) must be a number >= 0, got {code_l2!r}")
+        if code_solver not in CODE_SOLVERS:
+            raise ConfigError(
+                f"code_solver must be one of {', '.join(CODE_SOLVERS)}, got {code_solver!r}"
+            )
+        self.step_size, self.code_l2, self.code_solver = (
+            float(step_size),
+            float(code_l2),
+            code_solver,
+        )
+        self.latent_dim = self.components * self.component_dim
+        size = self.input_size
+        # Scale W so that β·‖W_k‖² ≈ 0.5: the T gradient steps then move b by a useful amount from
+        # the first batch on, and stay far from the β·σ_max(W_kᵀW_k) < 2 stability limit.
+        scale = math.sqrt(0.5 / (self.step_size * size))
+        self.means = nn.Parameter(torch.full((self.components, size), 0.5))
+        self.bases = nn.Parameter(torch.randn(self.components, size, self.component_dim) * scale)
+        # Means start at K training examples (set on the first training batch), like k-means
+        # seeding, so that every component wins some examples; a saved model keeps the flag.
+        self.register_buffer("seeded", torch.zeros((), dtype=torch.bool))
+        self.config = config
+
+    # -- the code ----------------------------------------------------------------------------------
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(len(x), -1).to(self.means.dtype)
+
+    @torch.no_grad()
+    def _seed_means(self, flat: torch.Tensor) -> None:
+        picks = torch.randperm(len(flat), device=flat.device)[: self.components]
+        if len(picks) < self.components:  # a batch smaller than K: reuse examples
+            picks = picks.repeat(math.ceil(self.components / len(picks)))[: self.components]
+        self.means.copy_(flat[picks])
+        self.seeded.fill_(True)
+
+    def solve_codes(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Codes of every component and their squared residuals: ``b`` (N, K, E), ``r²`` (N, K)."""
+        gram = torch.einsum("kde,kdf->kef", self.bases, self.bases)  # G_k = W_kᵀW_k
+        # c_k = W_kᵀ(x − μ_k) = W_kᵀx − W_kᵀμ_k, without forming the (N, K, D) differences.
+        corr = torch.einsum("nd,kde->nke", flat, self.bases) - torch.einsum(
+            "kd,kde->ke", self.means, self.bases
+        )
+        if self.code_solver == "lstsq":
+            eye = torch.eye(self.component_dim, device=flat.device, dtype=flat.dtype)
+            ridge = gram + (self.code_l2 + LSTSQ_JITTER) * eye
+            codes = torch.linalg.solve(ridge.unsqueeze(0), corr.unsqueeze(-1)).squeeze(-1)
+        else:
+            codes = torch.zeros_like(corr)
+            for _ in range(self.steps):  # the note's T unrolled steps; gradients flow through all
+                grad = corr - torch.einsum("kef,nkf->nke", gram, codes) - self.code_l2 * codes
+                codes = codes + self.step_size * grad
+        # ‖x − μ_k − W_k b_k‖² = ‖x − μ_k‖² − 2 b_kᵀc_k + b_kᵀG_k b_k
+        dist = (
+            flat.pow(2).sum(1, keepdim=True)
+            - 2 * flat @ self.means.T
+            + self.means.pow(2).sum(1).unsqueeze(0)
+        )
+        fitted = torch.einsum("nke,kef,nkf->nk", codes, gram, codes)
+        residual = dist - 2 * (codes * corr).sum(-1) + fitted
+        return codes, residual
+
+    def _winner(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The winning component per example (N,) and its code (N, E)."""
+        codes, residual = self.solve_codes(flat)
+        winner = residual.argmin(1)
+        return winner, codes[torch.arange(len(flat), device=flat.device), winner]
+
+    def _reconstruct_flat(self, winner: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return self.means[winner] + torch.einsum("nde,ne->nd", self.bases[winner], code)
+
+    # -- the SparseVAEModel interface --------------------------------------------------------------
+    def loss(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, kl_weight: float = 1.0
+    ) -> LossOutput:
+        flat = self._flat(x)
+        if self.training and not bool(self.seeded):
+            self._seed_means(flat)
+        winner, code = self._winner(flat)
+        # The exact residual of the winner (not the expanded form) is what is optimised.
+        sq_error = (flat - self._reconstruct_flat(winner, code)).pow(2).sum(1).mean()
+        return LossOutput(sq_error, {"loss": sq_error, "sq_error": sq_error})
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Sparse codes ``(N, K·E)``: block k* holds b_{k*}, the other K − 1 blocks are zero."""
+        winner, code = self._winner(self._flat(x))
+        sparse = code.new_zeros(len(code), self.components, self.component_dim)
+        sparse[torch.arange(len(code), device=code.device), winner] = code
+        return sparse.reshape(len(code), self.latent_dim)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images for sparse codes: each row must have its non-zeros in one component's block."""
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ConfigError(
+                f"{self.kind} codes must have shape (N, {self.latent_dim}) (K·E = "
+                f"{self.components}·{self.component_dim}), got {tuple(z.shape)}"
+            )
+        blocks = z.to(self.means.dtype).reshape(len(z), self.components, self.component_dim)
+        nonzero = (blocks != 0).any(-1)  # (N, K)
+        if self.components > 1 and bool((nonzero.sum(1) != 1).any()):
+            raise ConfigError(
+                f"{self.kind} codes need their non-zeros in exactly one block of "
+                f"{self.component_dim} numbers (the component); some rows have none or several"
+            )
+        winner = (
+            nonzero.float().argmax(1) if self.components > 1 else torch.zeros_like(z[:, 0]).long()
+        )
+        code = blocks[torch.arange(len(z), device=z.device), winner]
+        return self._reconstruct_flat(winner, code).reshape(len(z), *self.input_shape)
+
+    def assign(self, x: torch.Tensor) -> torch.Tensor:
+        """The winning component of each example, ``(N,)`` (the discrete part of the code)."""
+        return self._winner(self._flat(x))[0]
+
+    @torch.no_grad()
+    def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
+        """The note's metric (mean-centred per-pixel squared error on 0–255) and component usage."""
+        from ..evaluation.pixel_error import model_pixel_error
+
+        counts = torch.zeros(self.components, dtype=torch.long)
+        for start in range(0, len(x), 1000):
+            winners = self.assign(x[start : start + 1000].to(self.device)).cpu()
+            counts += torch.bincount(winners, minlength=self.components)
+        return {
+            "pixel_error": model_pixel_error(self, x),
+            "components_used": int((counts > 0).sum()),
+        }
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, K={self.components}, E={self.component_dim}, "
+            f"β={self.step_size}, T={self.steps}, λ={self.code_l2}, solver={self.code_solver!r}"
+        )
+
+
+@register_model
+class LGAE(LLGAE):
+    """Linear Generative Autoencoder: LLGAE with one component, a learned E-dimensional affine
+    subspace found by the same iteration (the gradient-trained counterpart of PCA)."""
+
+    kind = "lgae"
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (1, 28, 28),
+        component_dim: int = 20,
+        step_size: float = 0.01,
+        steps: int = 5,
+        code_l2: float = 1.0,
+        code_solver: str = "iterative",
+    ) -> None:
+        config = init_args(locals())
+        super().__init__(
+            input_shape=input_shape,
+            components=1,
+            component_dim=component_dim,
+            step_size=step_size,
+            steps=steps,
+            code_l2=code_l2,
+            code_solver=code_solver,
+        )
+        self.config = config

@@ -1,0 +1,159 @@
+"""Line plots of sweep results (metric vs latent dimension, sparsity vs α) and histograms.
+
+Every function takes plain rows (dicts) so any table of results can be plotted, and writes one PNG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are written to files
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import FuncFormatter, NullFormatter
+
+# Published points drawn as hollow markers next to our solid lines, one per series label.
+Published = Mapping[str, Mapping[int | float, float]]
+
+
+def _series(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, label_key: str):
+    """``{label: (xs, ys)}`` sorted by x, skipping rows without a finite y."""
+    out: dict[str, list[tuple[float, float]]] = {}
+    for row in rows:
+        value = row.get(y_key)
+        if value is None or not np.isfinite(float(value)):
+            continue
+        out.setdefault(str(row[label_key]), []).append((float(row[x_key]), float(value)))
+    return {k: tuple(zip(*sorted(v), strict=True)) for k, v in out.items()}
+
+
+def plot_metric_vs(
+    rows: Sequence[Mapping[str, Any]],
+    x_key: str,
+    y_key: str,
+    path: str | Path,
+    *,
+    label_key: str = "model",
+    title: str = "",
+    xlabel: str = "",
+    ylabel: str = "",
+    published: Published | None = None,
+    scale: float = 1.0,
+    logx: bool = False,
+) -> Path:
+    """One line per ``label_key`` value of ``y_key`` (× ``scale``) against ``x_key``.
+
+    ``published`` maps a label to ``{x: y}`` points shown as hollow markers of the same colour.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 3.8))
+    series = _series(rows, x_key, y_key, label_key)
+    colours = {}
+    for label, (xs, ys) in sorted(series.items()):
+        (line,) = ax.plot(xs, np.asarray(ys) * scale, marker="o", ms=4, label=label)
+        colours[label] = line.get_color()
+    for label, points in (published or {}).items():
+        if not points:
+            continue
+        xs, ys = zip(*sorted(points.items()), strict=True)
+        ax.plot(
+            xs,
+            ys,
+            linestyle="none",
+            marker="s",
+            ms=7,
+            mfc="none",
+            color=colours.get(label, "black"),
+            label=f"{label} (published)",
+        )
+    if logx:
+        ax.set_xscale("log")
+        # ticks at the measured x values, written 0.01 rather than 10^-2
+        ax.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(xlabel or x_key)
+    ax.set_ylabel(ylabel or y_key)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_accuracy_panels(
+    rows: Sequence[Mapping[str, Any]],
+    probes: Sequence[str],
+    path: str | Path,
+    *,
+    x_key: str = "latent_dim",
+    label_key: str = "model",
+    title: str = "",
+    published: Mapping[str, Published] | None = None,
+) -> Path:
+    """Accuracy (%) against ``x_key``, one panel per probe (``probe_<name>_accuracy`` columns)."""
+    fig, axes = plt.subplots(1, len(probes), figsize=(4.2 * len(probes), 3.6), squeeze=False)
+    for ax, probe in zip(axes[0], probes, strict=True):
+        series = _series(rows, x_key, f"probe_{probe}_accuracy", label_key)
+        colours = {}
+        for label, (xs, ys) in sorted(series.items()):
+            (line,) = ax.plot(xs, np.asarray(ys) * 100, marker="o", ms=4, label=label)
+            colours[label] = line.get_color()
+        for label, points in ((published or {}).get(probe) or {}).items():
+            if points:
+                xs, ys = zip(*sorted(points.items()), strict=True)
+                # "vsc α=0.01" takes the colour of our "vsc α=0.01 [code]" line where there is one
+                related = [c for name, c in colours.items() if name.split(" [")[0] == label]
+                ax.plot(
+                    xs,
+                    ys,
+                    linestyle="none",
+                    marker="s",
+                    ms=7,
+                    mfc="none",
+                    color=colours.get(label) or (related[0] if related else "black"),
+                    label=f"{label} (published)",
+                )
+        ax.set_title(f"probe: {probe}", fontsize=10)
+        ax.set_xlabel("latent dimension J" if x_key == "latent_dim" else x_key)
+        ax.set_ylabel("test accuracy (%)")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_active_histogram(
+    counts: Sequence[int] | np.ndarray, path: str | Path, *, title: str = ""
+) -> Path:
+    """Bar chart of a histogram: ``counts[j]`` examples have ``j`` non-zero code elements."""
+    counts = np.asarray(counts)
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    used = np.nonzero(counts)[0]
+    hi = int(used.max()) + 1 if len(used) else len(counts)
+    lo = int(used.min()) if len(used) else 0
+    ax.bar(np.arange(lo, hi), counts[lo:hi], width=0.9, color="tab:blue")
+    ax.set_xlabel("non-zero code elements per example")
+    ax.set_ylabel("examples")
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

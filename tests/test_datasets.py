@@ -1,0 +1,357 @@
+"""Synthetic sets (smiley, templates), the user's own data, and the `datasets` CLI verb."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import sparsevae
+from sparsevae.cli.main import main
+from sparsevae.data.synthetic import (
+    SMILEY_FACTOR_NAMES,
+    make_templates,
+    render_smileys,
+)
+from sparsevae.data.user import apply_scaling, infer_scaling
+from sparsevae.errors import DataError
+
+# ---------------------------------------------------------------------------------------------
+# smiley
+
+
+def test_smiley_shapes_values_and_factors():
+    data = sparsevae.load_dataset("smiley", n_train=300, n_test=100, seed=3)
+    assert data.train_x.shape == (300, 1, 32, 32) and data.test_x.shape == (100, 1, 32, 32)
+    assert data.train_x.dtype == torch.float32
+    assert set(data.train_x.unique().tolist()) == {0.0, 1.0}  # binary images
+    assert data.train_factors.shape == (300, 22) and data.test_factors.shape == (100, 22)
+    assert data.factor_names == SMILEY_FACTOR_NAMES and len(set(data.factor_names)) == 22
+    assert data.factor_names[:4] == ["bow_tie", "hat", "eyes", "mouth"]
+    assert set(data.train_factors[:, :4].unique().tolist()) == {0.0, 1.0}
+    # Sources are 0.5·N(0, 1): their spread is near 0.5.
+    assert 0.4 < float(data.train_factors[:, 4:].std()) < 0.6
+
+
+def test_smiley_is_deterministic_under_a_seed():
+    a = sparsevae.load_dataset("smiley", n_train=64, n_test=32, seed=7)
+    b = sparsevae.load_dataset("smiley", n_train=64, n_test=32, seed=7)
+    c = sparsevae.load_dataset("smiley", n_train=64, n_test=32, seed=8)
+    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.test_factors, b.test_factors)
+    assert not torch.equal(a.train_x, c.train_x)
+    # The test set is its own stream: it does not move when n_train changes; and a smaller set
+    # is a prefix of a larger one.
+    d = sparsevae.load_dataset("smiley", n_train=10, n_test=32, seed=7)
+    assert torch.equal(a.test_x, d.test_x) and torch.equal(a.train_x[:10], d.train_x)
+
+
+def test_smiley_attribute_frequencies_are_near_one_half():
+    data = sparsevae.load_dataset("smiley", n_train=4000, n_test=10, seed=0)
+    frequencies = data.train_factors[:, :4].mean(0)
+    # 4000 draws: the standard error is 0.008, so ±0.04 is five of them.
+    assert torch.all((frequencies - 0.5).abs() < 0.04), frequencies
+
+
+def _one_smiley(**present: int) -> np.ndarray:
+    attributes = np.array([[present.get(a, 0) for a in ("bow_tie", "hat", "eyes", "mouth")]])
+    return render_smileys(attributes, np.zeros((1, 18), np.float32))[0]
+
+
+def test_each_attribute_draws_where_the_supplement_puts_it():
+    face = _one_smiley()
+    assert face[16, 16] and not face[0, 0] and face.sum() > 250  # the disc of radius 10
+    bow_tie = _one_smiley(bow_tie=1) & ~face
+    hat = _one_smiley(hat=1) & ~face
+    assert bow_tie.any() and np.nonzero(bow_tie)[0].min() >= 26  # below the face
+    assert hat.any() and np.nonzero(hat)[0].max() <= 8  # on top of the head
+    eyes = face & ~_one_smiley(eyes=1)
+    mouth = face & ~_one_smiley(mouth=1)
+    assert eyes[13, 12] and eyes[13, 20] and not eyes[13, 16]  # two holes, left and right
+    assert mouth[21, 15] and not mouth[10, 15]
+
+
+def test_smiley_sources_move_the_parts():
+    attributes = np.ones((2, 4), np.int64)
+    sources = np.zeros((2, 18), np.float32)
+    sources[1, 12] = 1.0  # eye radius 2 → 3
+    small, large = render_smileys(attributes, sources)
+    assert large.sum() < small.sum()  # bigger holes remove more pixels
+    sources[1] = 0.0
+    sources[1, 17] = 1.0  # corners raised: a smile differs from a straight mouth
+    straight, smile = render_smileys(attributes, sources)
+    assert not np.array_equal(straight, smile)
+
+
+def test_smiley_rejects_bad_options():
+    with pytest.raises(DataError, match="n_train"):
+        sparsevae.load_dataset("smiley", n_train=0)
+    with pytest.raises(DataError, match="no option 'size'"):
+        sparsevae.load_dataset("smiley", size=16)
+
+
+# ---------------------------------------------------------------------------------------------
+# templates
+
+
+@pytest.mark.parametrize("size", [10, 5])
+def test_templates_shapes_and_sparse_weights(size):
+    data = sparsevae.load_dataset("templates", image_size=size, n_train=2000, n_test=50)
+    assert data.train_x.shape == (2000, 1, size, size)
+    assert data.train_factors.shape == (2000, 8)
+    zeros = float((data.train_factors == 0).float().mean())
+    assert 0.6 < zeros < 0.8  # each template is absent with probability 0.7
+    assert float(data.train_x.min()) >= 0 and float(data.train_x.max()) <= 1
+
+
+def test_templates_without_noise_are_the_weighted_sum():
+    data = sparsevae.load_dataset("templates", noise=0.0, n_train=100, n_test=10, seed=4)
+    templates = torch.from_numpy(make_templates(10, 8))
+    expected = torch.einsum("nk,khw->nhw", data.train_factors, templates).clamp(0, 1)
+    assert torch.allclose(data.train_x[:, 0], expected, atol=1e-6)
+    noisy = sparsevae.load_dataset("templates", noise=0.2, n_train=100, n_test=10, seed=4)
+    assert torch.equal(noisy.train_factors, data.train_factors)  # same weights, more noise
+    assert not torch.allclose(noisy.train_x, data.train_x)
+    # The templates are fixed: the same on every call, distinct from each other.
+    assert np.array_equal(make_templates(10, 8), make_templates(10, 8))
+    assert len(np.unique(make_templates(5, 6).reshape(6, -1), axis=0)) == 6
+
+
+def test_templates_reject_bad_options():
+    with pytest.raises(DataError, match="noise"):
+        sparsevae.load_dataset("templates", noise=-1)
+    with pytest.raises(DataError, match="active_prob"):
+        sparsevae.load_dataset("templates", active_prob=0)
+    with pytest.raises(DataError, match="--data-dir"):
+        sparsevae.load_dataset("templates", data_dir="/tmp")
+
+
+# ---------------------------------------------------------------------------------------------
+# the user's own data
+
+
+def test_npz_with_its_own_split_and_uint8_scaling(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "d.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (40, 6, 6)).astype(np.uint8),
+        x_test=rng.integers(0, 256, (10, 6, 6)).astype(np.uint8),
+        y_train=rng.integers(0, 4, 40),
+        y_test=np.full(10, 3),
+    )
+    data = sparsevae.load_dataset(f"npz:{path}")
+    assert data.shape == (1, 6, 6) and len(data.train_x) == 40 and data.num_classes == 4
+    assert data.info["scaling"] == {"kind": "divide", "by": 255.0}
+    with np.load(path) as raw:
+        assert torch.allclose(data.test_x[:, 0], torch.from_numpy(raw["x_test"] / 255.0).float())
+
+
+def test_npz_single_array_is_split_reproducibly_and_min_max_scaled(tmp_path):
+    x = np.random.default_rng(1).normal(5.0, 3.0, (100, 4, 4, 3))  # channels last
+    path = tmp_path / "one.npz"
+    np.savez(path, x=x)
+    a = sparsevae.load_dataset(f"npz:{path}", test_fraction=0.2)
+    b = sparsevae.load_dataset(f"npz:{path}", test_fraction=0.2)
+    assert a.shape == (3, 4, 4) and (len(a.train_x), len(a.test_x)) == (80, 20)
+    assert torch.equal(a.test_x, b.test_x)
+    assert a.info["scaling"]["kind"] == "minmax"
+    assert float(a.train_x.min()) == 0.0 and float(a.train_x.max()) == 1.0
+
+
+def test_recorded_scaling_maps_new_data_the_same_way():
+    train = np.array([[0.0, 10.0], [5.0, 20.0]])
+    scaling = infer_scaling(train, per_feature=True)
+    new = np.array([[2.5, 15.0], [10.0, 0.0]])
+    mapped = apply_scaling(new, scaling, "new")
+    assert np.allclose(mapped, [[0.5, 0.5], [1.0, 0.0]])  # outside the fitted range: clipped
+
+
+def test_npy_with_labels(tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(2).random((30, 8, 8)).astype(np.float32))
+    np.save(tmp_path / "y.npy", np.arange(30) % 2)
+    data = sparsevae.load_dataset(f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"))
+    assert data.shape == (1, 8, 8) and data.num_classes == 2
+    assert data.info["scaling"] == {"kind": "none"}
+
+
+def _write_images(folder, n, size=(6, 5), seed=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        pixels = rng.integers(0, 256, size).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i:02d}.png")
+
+
+def test_folder_with_class_subfolders(tmp_path):
+    _write_images(tmp_path / "imgs" / "a", 6)
+    _write_images(tmp_path / "imgs" / "b", 4, seed=1)
+    (tmp_path / "imgs" / "a" / ".DS_Store").write_bytes(b"\x00")  # hidden files are skipped
+    data = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", test_fraction=0.2)
+    assert data.shape == (1, 6, 5) and len(data.train_x) + len(data.test_x) == 10
+    assert data.num_classes == 2 and data.info["classes"] == ["a", "b"]
+    labels = torch.cat([data.train_y, data.test_y])
+    assert int((labels == 0).sum()) == 6
+
+
+def test_folder_with_train_and_test_folders(tmp_path):
+    _write_images(tmp_path / "f" / "train", 5)
+    _write_images(tmp_path / "f" / "test", 3, seed=1)
+    data = sparsevae.load_dataset(f"folder:{tmp_path / 'f'}", color=True)
+    assert data.shape == (3, 6, 5) and (len(data.train_x), len(data.test_x)) == (5, 3)
+    assert data.train_y is None
+
+
+def test_folder_non_image_and_mixed_sizes_are_named(tmp_path):
+    _write_images(tmp_path / "bad", 3)
+    (tmp_path / "bad" / "notes.txt").write_text("not a picture")
+    with pytest.raises(DataError, match=r"notes\.txt: not an image"):
+        sparsevae.load_dataset(f"folder:{tmp_path / 'bad'}")
+    _write_images(tmp_path / "mixed", 3)
+    Image.fromarray(np.zeros((9, 9), np.uint8)).save(tmp_path / "mixed" / "zz.png")
+    with pytest.raises(DataError, match=r"zz\.png: image is 9×9.*size="):
+        sparsevae.load_dataset(f"folder:{tmp_path / 'mixed'}")
+    resized = sparsevae.load_dataset(f"folder:{tmp_path / 'mixed'}", size=[4, 4])
+    assert resized.shape == (1, 4, 4)
+
+
+def test_csv_with_header_and_text_labels(tmp_path):
+    path = tmp_path / "rows.csv"
+    lines = ["height,weight,kind"] + [
+        f"{150 + i},{50 + 2 * i},{'cat' if i % 3 else 'dog'}" for i in range(20)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    data = sparsevae.load_dataset(f"csv:{path}", label_column="kind")
+    assert data.shape == (1, 1, 2) and data.num_classes == 2
+    assert data.info["classes"] == ["cat", "dog"] and data.info["columns"] == ["height", "weight"]
+    assert data.info["scaling"]["kind"] == "minmax-per-feature"
+    path.write_text("1,2\n3,x\n")
+    with pytest.raises(DataError, match=r"rows\.csv:2: a feature is not a number"):
+        sparsevae.load_dataset(f"csv:{path}")
+
+
+def test_user_data_errors(tmp_path):
+    with pytest.raises(DataError, match="npz file not found"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'nothing.npz'}")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match=r"junk\.npz: not a readable \.npz"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'junk.npz'}")
+    np.savez(tmp_path / "k.npz", weights=np.zeros((3, 3)))
+    with pytest.raises(DataError, match="found: weights"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'k.npz'}")
+    with pytest.raises(DataError, match="give a path"):
+        sparsevae.load_dataset("npz:")
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_list_info_show(tmp_path, capsys):
+    assert main(["datasets", "list", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("mnist", "fashion-mnist", "cifar10-gray", "digits", "templates", "smiley"):
+        assert name in out
+    assert main(["datasets", "info", "cifar10-gray", "--cache-dir", str(tmp_path)]) == 0
+    assert "6d958be0" in capsys.readouterr().out
+    grid = tmp_path / "grid.png"
+    show = ["datasets", "show", "smiley", "--out", str(grid), "--dataset-option", "n_train=20"]
+    assert main([*show, "--dataset-option", "n_test=5", "-n", "16"]) == 0
+    assert Image.open(grid).size[0] > 100
+    assert main([*show, "--dataset-option", "n_test=5"]) == 2  # no silent overwrite
+    assert "--overwrite" in capsys.readouterr().err
+
+
+def _train(tmp_path, dataset, *extra):
+    out = tmp_path / "run"
+    argv = ["train", "--model", "vsc", "--dataset", dataset, *extra]
+    argv += ["--latent-dim", "3", "--hidden", "8", "--epochs", "1", "--out", str(out)]
+    assert main([*argv, "--no-progress"]) == 0
+    return out
+
+
+def test_cli_run_records_dataset_options(tmp_path, capsys):
+    run = _train(
+        tmp_path, "smiley", "--dataset-option", "n_train=64", "--dataset-option", "n_test=16"
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["data"]["info"]["options"] == {"n_train": 64, "n_test": 16}
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["dataset"] == "smiley"
+    codes = tmp_path / "codes.npy"
+    assert main(["encode", str(run), "--out", str(codes)]) == 0
+    assert np.load(codes).shape == (16, 3)  # the recorded n_test, not the default 20,000
+
+
+def test_cli_encode_new_npz_uses_the_runs_scaling(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.uniform(0, 10, (100, 4, 4)))
+    run = _train(tmp_path, f"npz:{tmp_path / 'train.npz'}")
+    scaling = json.loads((run / "config.json").read_text())["data"]["info"]["scaling"]
+    new = rng.uniform(0, 10, (5, 4, 4))
+    np.savez(tmp_path / "new.npz", x_train=new, x_test=new)
+    codes = tmp_path / "codes.npy"
+    assert (
+        main(["encode", str(run), "--dataset", f"npz:{tmp_path / 'new.npz'}", "--out", str(codes)])
+        == 0
+    )
+    model = sparsevae.load(run)
+    expected_x = torch.from_numpy(apply_scaling(new[:, None], scaling, "new"))
+    model.eval()
+    with torch.no_grad():
+        expected = sparsevae.encode_dataset(model, expected_x).numpy()
+    assert np.allclose(np.load(codes), expected, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# cifar10-gray (on batches made here, in the format of the python tarball)
+
+
+def _cifar_folder(tmp_path, n=4):
+    import pickle
+
+    folder = tmp_path / "cifar" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {
+            b"data": rng.integers(0, 256, (n, 3072)).astype(np.uint8),
+            b"labels": rng.integers(0, 10, n).tolist(),
+        }
+        (folder / name).write_bytes(pickle.dumps(batch))
+    return folder.parent
+
+
+def test_cifar10_gray_conversion_and_sizes(tmp_path):
+    root = _cifar_folder(tmp_path)
+    data = sparsevae.load_dataset("cifar10-gray", data_dir=root)
+    assert data.train_x.shape == (20, 1, 32, 32) and data.test_x.shape == (4, 1, 32, 32)
+    import pickle
+
+    raw = pickle.loads((root / "cifar-10-batches-py" / "test_batch").read_bytes())
+    rgb = raw[b"data"].reshape(-1, 3, 32, 32) / 255.0
+    luma = 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
+    assert np.allclose(data.test_x[:, 0].numpy(), luma, atol=1e-5)
+    small = sparsevae.load_dataset("cifar10-gray", data_dir=root, size=16)
+    assert small.shape == (1, 16, 16)
+    assert np.allclose(small.test_x[0, 0, 0, 0], luma[0, :2, :2].mean(), atol=1e-5)
+    with pytest.raises(DataError, match="size must be 32 or 16"):
+        sparsevae.load_dataset("cifar10-gray", data_dir=root, size=8)
+
+
+def test_cifar_batches_cannot_run_code(tmp_path):
+    import pickle
+
+    root = _cifar_folder(tmp_path)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("owned",))
+
+    (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(DataError, match=r"test_batch: not a CIFAR-10 batch.*refusing"):
+        sparsevae.load_dataset("cifar10-gray", data_dir=root)
