@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import DataError
+from ..hashing import sha256_file
 
 CACHE_ENV = "SPARSEVAE_CACHE"
 MIRROR_ENV = "SPARSEVAE_MIRROR"
@@ -106,14 +107,6 @@ class DownloadSettings:
         return list(remote.urls)
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _gunzip_sha256(path: Path) -> str | None:
     """SHA-256 of the decompressed content, or None when the file is not valid gzip."""
     digest = hashlib.sha256()
@@ -128,7 +121,7 @@ def _gunzip_sha256(path: Path) -> str | None:
 
 def verify(path: Path, remote: RemoteFile) -> str | None:
     """None when ``path`` holds the published data, else a short description of the mismatch."""
-    actual = sha256_of(path)
+    actual = sha256_file(path)
     if actual == remote.sha256:
         return None
     if remote.content_sha256 is not None and _gunzip_sha256(path) == remote.content_sha256:

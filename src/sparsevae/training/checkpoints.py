@@ -8,7 +8,6 @@ tampered ``model.safetensors`` is refused on load.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from .._version import __version__
 from ..errors import CheckpointError, RunDirectoryError
+from ..hashing import sha256_file
 from ..models import SparseVAEModel, build_model
 from ..models.registry import MODELS
 
@@ -64,14 +64,6 @@ def atomic_save_tensors(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # -- run directories -------------------------------------------------------------------------------
