@@ -34,16 +34,6 @@ RUN_ARGS = [
 MID_EPOCH_2 = STEPS_PER_EPOCH + 20  # an optimiser step well inside the second epoch
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: these networks are tiny, and on a shared machine extra threads spin-wait
-    (20× slower here).  The subprocess tests pass the same count on, so arithmetic matches."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # Run inside a fresh interpreter: counts optimiser steps and, at step T_AT, either sends itself
 # SIGINT or leaves a marker file and waits there (to be killed with SIGKILL by the test).
 CHILD = """

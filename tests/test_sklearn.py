@@ -21,16 +21,6 @@ from sparsevae.sklearn import SparseVAETransformer, VariationalSparseCoding
 TINY = {"hidden_layer_sizes": (8,), "max_iter": 2, "random_state": 0}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """One torch thread: these networks are tiny, and on a shared machine extra threads spin-wait
-    (20× slower here).  The subprocess tests pass the same count on, so arithmetic matches."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # Every check runs; none is skipped.  (check_array_api_input reports "skipped" by itself when
 # SCIPY_ARRAY_API is unset: the estimators compute in torch and accept NumPy input only.)
 @parametrize_with_checks(
