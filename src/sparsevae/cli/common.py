@@ -75,9 +75,7 @@ def download_settings(args: argparse.Namespace) -> DownloadSettings:
 def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for text in getattr(args, "dataset_option", None) or []:
-        if "=" not in text:
-            raise ConfigError(f"--dataset-option expects KEY=VALUE, got {text!r}")
-        key, value = parse_option(text)
+        key, value = parse_option(text, flag="--dataset-option")
         options[key] = value
     return options
 
@@ -150,10 +148,10 @@ def run_dataset(
     return load_dataset(name, data_dir=directory, download=settings, **options)
 
 
-def parse_option(text: str) -> tuple[str, Any]:
+def parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:
     """``KEY=VALUE`` with VALUE read as JSON where it parses (numbers, lists, true/false)."""
     if "=" not in text:
-        raise ConfigError(f"--option expects KEY=VALUE, got {text!r}")
+        raise ConfigError(f"{flag} expects KEY=VALUE, got {text!r}")
     key, value = text.split("=", 1)
     try:
         return key.strip().replace("-", "_"), json.loads(value)

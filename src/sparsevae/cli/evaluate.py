@@ -22,8 +22,6 @@ from ..evaluation import (
     CODES,
     DEFAULT_IWAE_SAMPLES,
     PROBES,
-    active_element_distribution,
-    encode_dataset,
     evaluate_model,
     iwae_summary,
     run_probes,
@@ -208,9 +206,6 @@ def run(args: argparse.Namespace) -> int:
     x, y = data.split(args.split)
     metrics: dict[str, Any] = {"model": model.kind, "dataset": data.name, "split": args.split}
     metrics.update(evaluate_model(model, x, y, seed=args.seed))
-    codes = encode_dataset(model, x, y)
-    distribution = active_element_distribution(codes)
-    metrics.update(distribution)
     if args.iwae_k is not None:
         n = args.iwae_examples or len(x)
         metrics.update(
@@ -243,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
             model,
             x,
             y,
-            distribution["active_elements_histogram"],
+            metrics["active_elements_histogram"],
             Path(args.figures),
             args.overwrite,
             args.seed,

@@ -15,7 +15,7 @@ from ..models import build_model
 from ..models.registry import MODELS, model_class, model_parameters
 from ..plots import reconstruction_pairs, save_image_grid
 from ..training import TrainConfig, Trainer, prepare_run_dir, read_config
-from ..training.trainer import NAN_POLICIES, TrainingInterrupted
+from ..training.trainer import NAN_POLICIES, OPTIMIZERS, TrainingInterrupted
 from .common import (
     add_data_arguments,
     add_device_argument,
@@ -23,6 +23,7 @@ from .common import (
     parse_option,
     run_dataset,
 )
+from .evaluate import format_table
 
 DEFAULT_EPOCHS = 10
 
@@ -111,7 +112,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     t.add_argument(
         "--kl-warmup", type=float, default=0.0, help="epochs over which the KL weight rises 0 → 1"
     )
-    t.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default="adam")
+    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     t.add_argument(
         "--checkpoint-every",
         type=int,
@@ -258,8 +259,6 @@ def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
             )
     metrics = evaluate_model(model, data.test_x, data.test_y)
     if not args.no_progress:
-        from .evaluate import format_table
-
         print(f"\ntest metrics of {model.kind} on {data.name}:")
         print(format_table(metrics))
     print(f"run written to {run_dir}")

@@ -61,7 +61,7 @@ def sparsity(codes: torch.Tensor) -> dict[str, Any]:
     """Fraction of exactly-zero code elements, overall and per example (mean, min, max)."""
     zero = (codes == 0).float()
     per_example = zero.mean(1)
-    active = (codes != 0).sum(1).float()
+    active = active_element_counts(codes).float()
     return {
         "sparsity": float(zero.mean()),
         "sparsity_per_example_min": float(per_example.min()),
@@ -108,7 +108,8 @@ def evaluate_model(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Test metrics in nats per example: the loss terms (``neg_elbo``, ``recon``, ``kl`` for
-    variational models), squared reconstruction error, sparsity and active units."""
+    variational models), squared reconstruction error, sparsity, the distribution of non-zero code
+    elements per example (``active_elements_histogram`` among them) and active units."""
     model.eval()
     device = model.device
     y = y if model.num_classes else None
@@ -116,20 +117,25 @@ def evaluate_model(
     torch.manual_seed(seed)  # the single-sample ELBO is random: make the report reproducible
     sums: dict[str, float] = {}
     sq_error = 0.0
+    code_parts = []  # encode is deterministic in eval mode: these are the codes of every example
     for i in range(0, len(x), batch_size):
         xb = x[i : i + batch_size].to(device)
         yb = None if y is None else y[i : i + batch_size].to(device)
         for name, value in model.loss(xb, yb).terms.items():
             sums[name] = sums.get(name, 0.0) + float(value) * len(xb)
-        recon = model.decode(model.encode(xb, yb), yb)
+        code = model.encode(xb, yb)
+        code_parts.append(code.cpu())
+        recon = model.decode(code, yb)
         sq_error += float(((recon - xb) ** 2).flatten(1).sum(1).sum())
     torch.set_rng_state(generator_state)
     n = len(x)
     result: dict[str, Any] = {name: total / n for name, total in sums.items()}
     result["recon_sq_error"] = sq_error / n
-    codes = encode_dataset(model, x, y, batch_size)
+    codes = torch.cat(code_parts)
     result.update(sparsity(codes))
-    result["active_units"] = active_units(posterior_means(model, x, y, batch_size))
+    result.update(active_element_distribution(codes))
+    means = posterior_means(model, x, y, batch_size) if model.is_variational else codes
+    result["active_units"] = active_units(means)
     extra = getattr(model, "extra_metrics", None)
     if extra is not None:  # model-specific metrics (e.g. LLGAE's pixel error) join the usual ones
         result.update(extra(x, y))

@@ -342,9 +342,8 @@ class Trainer:
             test_x = test_x.to(self.device)
             test_y = None if test_y is None else test_y.to(self.device)
 
-        if (
-            getattr(model, "fit_closed_form", None) is not None
-        ):  # PCA-like baselines: no gradient steps
+        # PCA-like baselines are fitted in closed form: no gradient steps.
+        if getattr(model, "fit_closed_form", None) is not None:
             return self._fit_closed_form(train_x, test_x, test_y)
         with self._sigint_handler():
             return self._fit_gradient(train_x, test_x, train_y, test_y, resume)
