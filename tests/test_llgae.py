@@ -181,6 +181,42 @@ def test_llgae_learns_a_union_of_subspaces_better_than_lgae():
     assert metrics["active_elements_mean"] == pytest.approx(2.0)
 
 
+def test_mixture_pca_init_starts_llgae_at_the_closed_form_fit():
+    x, _ = union_of_subspaces(600, e=2, k=3, seed=3)
+    mixture = build_model("mixture-pca", input_shape=[1, 4, 4], components=3, component_dim=2)
+    mixture.fit_closed_form(x)
+    model = build_model(
+        "llgae", input_shape=[1, 4, 4], components=3, component_dim=2, init="mixture-pca"
+    )
+    random_start = build_model("llgae", input_shape=[1, 4, 4], components=3, component_dim=2)
+    torch.manual_seed(0)
+    model.initialise_from_data(x.reshape(600, 16))
+    random_start.initialise_from_data(x.reshape(600, 16))  # "random": leaves the model alone
+    assert bool(model.seeded) and not bool(random_start.seeded)
+    # Scaled so that one step of β = 0.01 lands on the ridge code: the five steps reconstruct
+    # within the ridge's 1 % shrinkage of the mixture's projections.
+    assert model_pixel_error(model, x) < 1.5 * model_pixel_error(mixture, x) + 1.0
+    assert model_pixel_error(model, x) < 0.2 * model_pixel_error(random_start, x)
+    # Through the trainer: a fresh run calls the hook, so the first epoch already starts low.
+    trained = build_model(
+        "llgae", input_shape=[1, 4, 4], components=3, component_dim=2, init="mixture-pca"
+    )
+    history = fit(trained, x, x, epochs=1, batch_size=60, optimizer="rmsprop", progress=False)
+    assert history[0]["test/sq_error"] < 0.05
+    with pytest.raises(ConfigError, match="init"):
+        build_model("llgae", init="kmeans")
+
+
+def test_mixture_pca_refit_uses_the_svd_when_a_component_has_fewer_examples_than_pixels():
+    # 3 components × 10 examples in 16 dimensions: every refit takes the thin-SVD branch.
+    x, _ = union_of_subspaces(30, e=2, k=3, seed=5)
+    model = build_model("mixture-pca", input_shape=[1, 4, 4], components=3, component_dim=2)
+    model.fit_closed_form(x)
+    gram = torch.einsum("kde,kdf->kef", model.bases, model.bases)
+    assert torch.allclose(gram, torch.eye(2).expand(3, 2, 2), atol=1e-5)  # orthonormal bases
+    assert model.fit_history[-1] < 1e-3
+
+
 def test_lgae_is_one_component_and_configs_are_checked():
     model = build_model("lgae", input_shape=[1, 4, 4], component_dim=3)
     assert model.components == 1 and model.latent_dim == 3

@@ -117,6 +117,62 @@ def test_resume_matches_an_uninterrupted_run(digits, tmp_path):
     assert [r["epoch"] for r in read_metrics(tmp_path / "part")] == [1, 2, 3]
 
 
+def test_weight_averaging_tracks_the_exponential_moving_average(digits):
+    """With --ema the returned model holds the moving average of the per-step weights."""
+    x = digits.train_x[:256]
+    config = TrainConfig(epochs=2, batch_size=32, seed=4, ema_decay=0.9)
+    seen: list[list[torch.Tensor]] = []
+    model = small_vsc(seed=2)
+    trainer = Trainer(model, config, progress=False)
+    original_update = sparsevae.training.trainer.WeightAverage.update
+
+    def spy(self):
+        seen.append([p.detach().clone() for p in self.params])
+        original_update(self)
+
+    sparsevae.training.trainer.WeightAverage.update = spy
+    try:
+        start = [p.detach().clone() for p in model.parameters()]
+        trainer.fit(x)
+    finally:
+        sparsevae.training.trainer.WeightAverage.update = original_update
+    expected = start
+    for t, weights in enumerate(seen, start=1):
+        decay = min(0.9, (1 + t) / (10 + t))
+        expected = [decay * e + (1 - decay) * w for e, w in zip(expected, weights, strict=True)]
+    assert len(seen) == 16
+    for got, want in zip(model.parameters(), expected, strict=True):
+        assert torch.allclose(got, want, atol=1e-5)
+    # The averages differ from the last raw weights (otherwise the test would prove nothing).
+    assert not all(torch.allclose(a, b) for a, b in zip(model.parameters(), seen[-1], strict=True))
+
+
+def test_resume_with_weight_averaging_matches_an_uninterrupted_run(digits, tmp_path):
+    x = digits.train_x[:320]
+    config = TrainConfig(epochs=3, batch_size=32, seed=7, ema_decay=0.95)
+    full = small_vsc(seed=1)
+    Trainer(full, config, run_dir=tmp_path / "full", progress=False).fit(x)
+
+    def stop_after_two(record):
+        if record["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        Trainer(
+            small_vsc(seed=1), config, run_dir=tmp_path / "part", progress=False,
+            callbacks=[stop_after_two],
+        ).fit(x)  # fmt: skip
+    # The saved model of the interrupted run is the average, not the raw weights.
+    saved = sparsevae.load(tmp_path / "part")
+    resumed = small_vsc(seed=99)
+    Trainer(resumed, config, run_dir=tmp_path / "part", progress=False).fit(x, resume=True)
+    a, b = full.state_dict(), resumed.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    assert not all(torch.equal(saved.state_dict()[k], b[k]) for k in a)
+    loaded = sparsevae.load(tmp_path / "full")
+    assert all(torch.equal(loaded.state_dict()[k], a[k]) for k in a)
+
+
 @pytest.mark.parametrize(
     "data,match",
     [
@@ -146,6 +202,8 @@ def test_flat_rows_are_accepted(digits):
         {"learning_rate": 1},
         {"nan_policy": "ignore"},
         {"optimizer": "lbfgs"},
+        {"ema_decay": 1.0},
+        {"ema_decay": -0.1},
     ],
 )
 def test_bad_training_options_are_refused(option, digits):

@@ -114,6 +114,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
     t.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
+        "use it as the trained model (default 0: off)",
+    )
+    t.add_argument(
         "--checkpoint-every",
         type=int,
         default=1,
@@ -178,6 +186,7 @@ def train_new(args: argparse.Namespace) -> int:
         kl_warmup_epochs=args.kl_warmup,
         checkpoint_every=args.checkpoint_every,
         optimizer=args.optimizer,
+        ema_decay=args.ema,
     )
     data = dataset_from_args(args)
     kwargs["input_shape"] = list(data.shape)

@@ -171,16 +171,19 @@ class MixturePCA(ClosedFormModel):
 
     def _refit(self, flat: torch.Tensor, assignment: torch.Tensor) -> None:
         """Mean and leading principal directions of each component's examples."""
-        covariances = []
-        for k in range(self.components):  # one D×D covariance per component (fitting only)
+        for k in range(self.components):  # one component at a time: memory O(D²), not O(K·D²)
             members = flat[assignment == k].double()
             mean = members.mean(0)
             centred = members - mean
-            covariances.append(centred.T @ centred)
+            if len(centred) < centred.shape[1]:
+                # Fewer examples than pixels (many components): the thin SVD is the cheaper route.
+                _, _, right = torch.linalg.svd(centred, full_matrices=False)
+                top = right[: self.component_dim].T
+            else:
+                _, vectors = torch.linalg.eigh(centred.T @ centred)  # ascending eigenvalues
+                top = vectors[:, -self.component_dim :].flip(-1)
             self.means[k] = mean.to(self.means.dtype)
-        _, vectors = torch.linalg.eigh(torch.stack(covariances))  # ascending eigenvalues
-        top = vectors[..., -self.component_dim :].flip(-1)
-        self.bases.copy_(top.to(self.bases.dtype))
+            self.bases[k] = top.to(self.bases.dtype)
 
     def _fill_empty(self, assignment: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
         """Give a component with too few examples the worst-fitted ones (keeps all K in use)."""

@@ -32,6 +32,7 @@ from .base import LossOutput, SparseVAEModel, check_positive_int, check_shape, i
 from .registry import register_model
 
 CODE_SOLVERS = ("iterative", "lstsq")
+INITS = ("random", "mixture-pca")
 # A tiny ridge added to λ for the closed-form solve, so that λ = 0 stays well posed.
 LSTSQ_JITTER = 1e-6
 
@@ -56,6 +57,8 @@ class LLGAE(SparseVAEModel):
         steps: int = 5,
         code_l2: float = 1.0,
         code_solver: str = "iterative",
+        init: str = "random",
+        init_iterations: int = 20,
     ) -> None:
         config = init_args(locals())  # before any other local exists
         super().__init__()
@@ -71,6 +74,10 @@ class LLGAE(SparseVAEModel):
             raise ConfigError(
                 f"code_solver must be one of {', '.join(CODE_SOLVERS)}, got {code_solver!r}"
             )
+        if init not in INITS:
+            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {init!r}")
+        self.init = init
+        self.init_iterations = check_positive_int("init_iterations", init_iterations)
         self.step_size, self.code_l2, self.code_solver = (
             float(step_size),
             float(code_l2),
@@ -98,6 +105,30 @@ class LLGAE(SparseVAEModel):
         if len(picks) < self.components:  # a batch smaller than K: reuse examples
             picks = picks.repeat(math.ceil(self.components / len(picks)))[: self.components]
         self.means.copy_(flat[picks])
+        self.seeded.fill_(True)
+
+    @torch.no_grad()
+    def initialise_from_data(self, x: torch.Tensor) -> None:
+        """Called by the trainer once before a fresh run.  ``init="mixture-pca"`` starts from the
+        closed-form K-subspaces fit (the ``mixture-pca`` model) instead of random bases: training
+        through the unrolled steps then refines a good local optimum rather than finding one."""
+        if self.init != "mixture-pca":
+            return
+        from .baselines import MixturePCA
+
+        start = MixturePCA(
+            self.input_shape,
+            components=self.components,
+            component_dim=self.component_dim,
+            iterations=self.init_iterations,
+            seed=int(torch.randint(0, 2**31 - 1, ()).item()),  # follows the run's seed
+        ).to(self.device)
+        start.fit_closed_form(x)
+        # Orthonormal U_k scaled by s with β·(s² + λ) = 1: one step of the iteration lands on the
+        # ridge code, and the ridge shrinks the projection only by s²/(s² + λ).
+        scale = math.sqrt(max(1.0 / self.step_size - self.code_l2, 1.0))
+        self.means.copy_(start.means)
+        self.bases.copy_(start.bases * scale)
         self.seeded.fill_(True)
 
     def solve_codes(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -195,7 +226,8 @@ class LLGAE(SparseVAEModel):
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, K={self.components}, E={self.component_dim}, "
-            f"β={self.step_size}, T={self.steps}, λ={self.code_l2}, solver={self.code_solver!r}"
+            f"β={self.step_size}, T={self.steps}, λ={self.code_l2}, solver={self.code_solver!r}, "
+            f"init={self.init!r}"
         )
 
 
@@ -214,6 +246,7 @@ class LGAE(LLGAE):
         steps: int = 5,
         code_l2: float = 1.0,
         code_solver: str = "iterative",
+        init: str = "random",
     ) -> None:
         config = init_args(locals())
         super().__init__(
@@ -224,5 +257,6 @@ class LGAE(LLGAE):
             steps=steps,
             code_l2=code_l2,
             code_solver=code_solver,
+            init=init,
         )
         self.config = config

@@ -51,6 +51,9 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs between checkpoints (always one at the end)
     optimizer: str = "adam"  # adam | rmsprop | sgd
     nan_policy: str = "stop"  # non-finite loss/gradient: stop (keep last checkpoint) | skip batch
+    # Exponential moving average of the weights (Polyak averaging); 0 = off.  The averaged weights
+    # are what is evaluated, saved and returned; the raw ones only drive the optimiser.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -67,6 +70,7 @@ class TrainConfig:
             ("checkpoint_every", self.checkpoint_every >= 1, "a positive integer"),
             ("optimizer", self.optimizer in OPTIMIZERS, " | ".join(OPTIMIZERS)),
             ("nan_policy", self.nan_policy in NAN_POLICIES, " | ".join(NAN_POLICIES)),
+            ("ema_decay", 0.0 <= self.ema_decay < 1.0, "in [0, 1)"),
             (
                 "device",
                 self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
@@ -145,9 +149,13 @@ def save_training_state(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     progress: dict[str, Any],
+    averages: WeightAverage | None = None,
 ) -> None:
     state = optimizer.state_dict()
     tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    if averages is not None:
+        tensors.update({f"ema.{i}": t for i, t in enumerate(averages.shadow)})
+        tensors["ema_updates"] = torch.tensor(averages.updates, dtype=torch.int64)
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
     for name, value in model.state_dict().items():
@@ -164,6 +172,7 @@ def load_training_state(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     device: torch.device,
+    averages: WeightAverage | None = None,
 ) -> dict[str, Any]:
     """Restore weights, optimiser and RNG from ``training_state.safetensors``; return the progress."""
     from safetensors import SafetensorError, safe_open
@@ -206,10 +215,64 @@ def load_training_state(
         raise RunDirectoryError(
             f"{path}: optimiser state does not fit this model or optimiser ({exc})"
         ) from None
+    if averages is not None:
+        shadow = [tensors.get(f"ema.{i}") for i in range(len(averages.shadow))]
+        if any(
+            t is None or t.shape != a.shape for t, a in zip(shadow, averages.shadow, strict=True)
+        ):
+            raise RunDirectoryError(
+                f"{path}: no weight averages for this model (was the run trained without "
+                "--ema?); cannot resume with them"
+            )
+        updates = int(tensors.get("ema_updates", torch.tensor(10**9)))
+        averages.load([t.to(device) for t in shadow], updates)  # type: ignore[union-attr]
     torch.set_rng_state(tensors["rng.torch"])
     if "rng.cuda" in tensors and device.type == "cuda":
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     return progress
+
+
+class WeightAverage:
+    """Exponential moving average of a model's trainable parameters (Polyak averaging).
+
+    The decay ramps up as min(decay, (1 + t) / (10 + t)), so that a short run is not pulled back
+    towards its random initialisation.  ``swapped_in()`` puts the averages into the model for a
+    while (evaluation, saving) and restores the raw weights afterwards.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        torch._foreach_lerp_(self.shadow, [p.detach() for p in self.params], 1.0 - decay)
+
+    @torch.no_grad()
+    def load(self, shadow: list[torch.Tensor], updates: int) -> None:
+        for own, saved in zip(self.shadow, shadow, strict=True):
+            own.copy_(saved)
+        self.updates = updates  # where the decay's ramp had got to
+
+    @contextlib.contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        raw = [p.detach().clone() for p in self.params]
+        self.copy_to_model()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, r in zip(self.params, raw, strict=True):
+                    p.copy_(r)
+
+    @torch.no_grad()
+    def copy_to_model(self) -> None:
+        for p, a in zip(self.params, self.shadow, strict=True):
+            p.copy_(a)
 
 
 def check_progress(progress: Any) -> None:
@@ -313,6 +376,7 @@ class Trainer:
         self.device = resolve_device(config.device)
         self.history: list[dict[str, Any]] = []
         self.optimizer: torch.optim.Optimizer | None = None  # the last fit's, for callers to reuse
+        self.averages: WeightAverage | None = None  # the last fit's weight averages (--ema)
         self.skipped_batches = 0  # batches dropped by nan_policy="skip" (all epochs of this fit)
         self._interrupt_requested = False
 
@@ -358,6 +422,7 @@ class Trainer:
     ) -> list[dict[str, Any]]:
         cfg, model = self.config, self.model
         optimizer = self.optimizer = optimizer_for(model, cfg.optimizer, cfg.lr)
+        averages = self.averages = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
         n = len(train_x)
         steps_per_epoch = math.ceil(n / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
@@ -370,7 +435,7 @@ class Trainer:
             if self.run_dir is None:
                 raise RunDirectoryError("resume needs a run directory")
             ckpt.remove_stale_temporaries(self.run_dir)
-            state = load_training_state(self.run_dir, model, optimizer, self.device)
+            state = load_training_state(self.run_dir, model, optimizer, self.device, averages)
             start_epoch, step = int(state["epoch"]), int(state["step"])
             start_batch = int(state.get("batch", 0))
             if start_batch:
@@ -381,6 +446,12 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             if self.run_dir is not None:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
+            # Data-dependent initialisation (e.g. LLGAE from a mixture of PCAs), fresh runs only.
+            initialise = getattr(model, "initialise_from_data", None)
+            if initialise is not None:
+                initialise(train_x)
+            if averages is not None:  # start the averages from the initialised weights
+                averages.shadow = [p.detach().clone() for p in averages.params]
         first_step = step  # the monitor counts batches from here
 
         monitor: NonFiniteMonitor | None = None
@@ -454,6 +525,8 @@ class Trainer:
                         monitor = NonFiniteMonitor(watch_names, self.device)
                     monitor.observe(watched)
                 optimizer.step()
+                if averages is not None:
+                    averages.update()
                 sums += terms * len(index)
                 used += len(index)
                 if self.show_progress and (b % CHECK_EVERY == 0 or b == steps_per_epoch - 1):
@@ -480,7 +553,9 @@ class Trainer:
                 record["skipped_batches"] = skipped
                 self.skipped_batches += skipped - skipped_before
             if test_x is not None:
-                record.update({f"test/{k}": v for k, v in self.evaluate(test_x, test_y).items()})
+                with averages.swapped_in() if averages else contextlib.nullcontext():
+                    test = self.evaluate(test_x, test_y)
+                record.update({f"test/{k}": v for k, v in test.items()})
             record.update(schedule_values)
             record["kl_weight"] = linear_warmup(step, warmup_steps)
             record["seconds"] = round(time.perf_counter() - started, 3)
@@ -492,6 +567,8 @@ class Trainer:
                     self.save_checkpoint(optimizer, {"epoch": epoch + 1, "step": step})
             for callback in self.callbacks:
                 callback(record)
+        if averages is not None:  # the averaged weights are the result
+            averages.copy_to_model()
         model.eval()
         return self.history
 
@@ -607,8 +684,10 @@ class Trainer:
     def save_checkpoint(self, optimizer: torch.optim.Optimizer, progress: dict[str, Any]) -> None:
         """Training state first (self-contained, what resume reads), then the loadable model."""
         assert self.run_dir is not None
-        save_training_state(self.run_dir, self.model, optimizer, progress)
-        ckpt.save_model(self.run_dir, self.model, self.data_info, asdict(self.config))
+        averages = self.averages
+        save_training_state(self.run_dir, self.model, optimizer, progress, averages)
+        with averages.swapped_in() if averages else contextlib.nullcontext():
+            ckpt.save_model(self.run_dir, self.model, self.data_info, asdict(self.config))
 
     def _report(self, record: dict[str, Any]) -> None:
         if not self.show_progress:
