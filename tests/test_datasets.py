@@ -278,6 +278,7 @@ def test_cli_run_records_dataset_options(tmp_path, capsys):
     )
     config = json.loads((run / "config.json").read_text())
     assert config["data"]["info"]["options"] == {"n_train": 64, "n_test": 16}
+    assert config["data"]["options"] == {"n_train": 64, "n_test": 16}
     capsys.readouterr()
     assert main(["evaluate", str(run), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out)

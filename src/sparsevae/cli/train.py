@@ -195,7 +195,13 @@ def train_new(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
     model = build_model(args.model, **kwargs)
     run_dir = prepare_run_dir(args.out, overwrite=args.overwrite)
-    data_info = {"name": args.dataset, "data_dir": args.data_dir, "options": {}, "info": data.info}
+    options = dict(data.info.get("options") or {})
+    data_info = {
+        "name": args.dataset,
+        "data_dir": args.data_dir,
+        "options": options,
+        "info": data.info,
+    }
     trainer = Trainer(
         model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
     )

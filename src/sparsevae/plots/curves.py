@@ -5,6 +5,7 @@ Every function takes plain rows (dicts) so any table of results can be plotted, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,13 @@ def plot_metric_vs(
         )
     if logx:
         ax.set_xscale("log")
-        # ticks at the measured x values, written 0.01 rather than 10^-2
-        ax.set_xticks(sorted({x for xs, _ in series.values() for x in xs}))
+        # Ticks at the measured x values, written 0.01 rather than 10^-2; a value closer than 20 %
+        # (in log space) to the last kept tick is skipped so that the labels do not overlap.
+        ticks: list[float] = []
+        for x in sorted({x for xs, _ in series.values() for x in xs if x > 0}):
+            if not ticks or math.log10(x / ticks[-1]) > 0.2:
+                ticks.append(x)
+        ax.set_xticks(ticks)
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel or x_key)
@@ -81,10 +87,11 @@ def plot_metric_vs(
         ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7)
+        # Beside the axes, not over them: with many series an inside legend hides points.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
