@@ -30,6 +30,7 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
+    parser.add_argument("--ema", type=float, default=0.0, help="weight-averaging decay (0: off)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -47,8 +48,10 @@ def main() -> None:
         model, TrainConfig(epochs=1, batch_size=args.batch_size, device=args.device), progress=False
     )
     trainer.fit(x)  # warm-up epoch (allocator, kernels)
-    trainer = Trainer(model, TrainConfig(epochs=args.epochs, batch_size=args.batch_size, device=args.device),
-                      progress=False)  # fmt: skip
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, device=args.device, ema_decay=args.ema
+    )
+    trainer = Trainer(model, config, progress=False)
     started = time.perf_counter()
     history = trainer.fit(x)
     if args.device.startswith("cuda"):
@@ -62,6 +65,7 @@ def main() -> None:
                 "model": f"{args.model} 784-{args.hidden}-{args.latent_dim}",
                 "data": source,
                 "batch_size": args.batch_size,
+                "ema_decay": args.ema,
                 "device": args.device,
                 "torch_threads": torch.get_num_threads(),
                 "cpu_count": os.cpu_count(),
