@@ -332,3 +332,16 @@ def test_reproduce_llgae_writes_the_table_and_reuses_rows(tmp_path, capsys):
     assert again[0]["pixel_error"] == pytest.approx(results[0]["pixel_error"])
     assert main([*args, "--reuse", "llgae"]) == 2
     assert "ROW=RUN_DIR" in capsys.readouterr().err
+
+
+def test_reproduce_llgae_can_start_llgae_from_the_mixture(tmp_path):
+    out = tmp_path / "exp"
+    args = ["reproduce", "llgae", "--dataset", "digits", "--out", str(out), "--device", "cpu"]
+    args += ["--components", "3", "--component-dim", "4", "--llgae-epochs", "1"]
+    args += ["--batch-size", "128", "--mixture-iterations", "3", "--llgae-init", "mixture-pca"]
+    assert main([*args, "--rows", "llgae", "mixture-pca"]) == 0
+    results = {r["row"]: r for r in json.loads((out / "results.json").read_text())}
+    assert "started from the mixture of PCAs" in results["llgae"]["model"]
+    assert load(out / "runs" / "llgae").init == "mixture-pca"
+    # One epoch from the mixture's optimum stays near it (a random start is far worse after one).
+    assert results["llgae"]["pixel_error"] < 1.3 * results["mixture-pca"]["pixel_error"]
