@@ -26,6 +26,7 @@ TINY = {"hidden_layer_sizes": (8,), "max_iter": 2, "random_state": 0}
 @parametrize_with_checks(
     [
         VariationalSparseCoding(n_components=3, **TINY),
+        VariationalSparseCoding(n_components=3, ema=0.9, **TINY),
         SparseVAETransformer("vae", 3, **TINY),
         SparseVAETransformer("sparse-ae", 2, scale="feature", **TINY),
     ]
@@ -121,6 +122,29 @@ def test_partial_fit_builds_then_continues(digits):
         est.partial_fit(X[:, :10])
 
 
+def test_weight_averaging_is_the_model_and_partial_fit_continues_from_the_raw_weights(digits):
+    X = digits[0][:200]
+    common = {"n_components": 4, "hidden_layer_sizes": (16,), "max_iter": 3, "random_state": 0}
+    averaged = VariationalSparseCoding(ema=0.9, **common)
+    plain = VariationalSparseCoding(**common)
+    for _ in range(2):
+        averaged.partial_fit(X)
+        plain.partial_fit(X)
+    # Averaging does not change the training trajectory: the raw weights behind the average are
+    # the plain run's weights ...
+    for raw, weight in zip(averaged._averages.raw, plain.model_.parameters(), strict=True):
+        assert torch.allclose(raw, weight)
+    # ... while the fitted model is the average, which differs from them.
+    assert not all(
+        torch.allclose(a, b)
+        for a, b in zip(averaged.model_.parameters(), plain.model_.parameters(), strict=True)
+    )
+    # fit() through the trainer: the model is the average as well.
+    fitted = VariationalSparseCoding(ema=0.9, **common).fit(X)
+    for weight, average in zip(fitted.model_.parameters(), fitted._averages.shadow, strict=True):
+        assert torch.equal(weight, average)
+
+
 def test_out_of_range_input_with_scale_none():
     est = VariationalSparseCoding(n_components=2, scale="none", **TINY)
     with pytest.raises(ValueError, match=r"scale='none' needs \[0, 1\]") as caught:
@@ -149,6 +173,7 @@ def test_scaling_is_learned_and_clipped():
         ({"learning_rate": -1.0}, "learning_rate"),
         ({"nan_policy": "ignore"}, "nan_policy"),
         ({"sharpness": (50.0,)}, "sharpness"),
+        ({"ema": 1.0}, "ema"),
     ],
 )
 def test_parameters_are_validated_in_sklearn_style(params, match):

@@ -52,6 +52,7 @@ from .training.trainer import (
     OPTIMIZERS,
     TrainConfig,
     Trainer,
+    WeightAverage,
     gradient_norm,
     optimizer_for,
     resolve_device,
@@ -101,6 +102,9 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         Passes over which the KL weight rises from 0 to 1.
     grad_clip : float, default=None
         Clip the global gradient norm to this value.
+    ema : float, default=0.0
+        Decay of an exponential moving average of the weights (e.g. 0.999); the average is the
+        fitted model, and ``partial_fit`` continues from the raw weights.  0 turns it off.
     nan_policy : {"stop", "skip"}, default="stop"
         On a non-finite loss or gradient: raise, or skip that batch (counted in ``n_skipped_``).
     scale : {"global", "feature", "none"}, default="global"
@@ -145,6 +149,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "kl_warmup": [Interval(Real, 0, None, closed="left")],
         "grad_clip": [Interval(Real, 0, None, closed="neither"), None],
+        "ema": [Interval(Real, 0, 1, closed="left")],
         "nan_policy": [StrOptions(set(NAN_POLICIES))],
         "scale": [StrOptions(set(SCALES))],
         "device": [str],
@@ -165,6 +170,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         learning_rate: float = 1e-3,
         kl_warmup: float = 0.0,
         grad_clip: float | None = None,
+        ema: float = 0.0,
         nan_policy: str = "stop",
         scale: str = "global",
         device: str = "cpu",
@@ -181,6 +187,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         self.learning_rate = learning_rate
         self.kl_warmup = kl_warmup
         self.grad_clip = grad_clip
+        self.ema = ema
         self.nan_policy = nan_policy
         self.scale = scale
         self.device = device
@@ -213,6 +220,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         self.n_steps_ = int(history[-1]["step"]) if history else 0
         self.n_skipped_ = trainer.skipped_batches
         self._optimizer = trainer.optimizer  # partial_fit continues with Adam's moments
+        self._averages = trainer.averages  # and with the raw weights behind the average
         self._seed = seed
         return self
 
@@ -231,6 +239,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
                 self.model_ = self._build_model(X.shape[1])
             self.history_, self.n_iter_, self.n_steps_, self.n_skipped_ = [], 0, 0, 0
             self._optimizer = None
+            self._averages = None
         x = torch.from_numpy(self._to_unit_range(X))
         with _private_rng(self._seed + 7919 * (self.n_iter_ + 1)):
             self._one_pass(x)
@@ -245,6 +254,11 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         if self._optimizer is None:
             self._optimizer = optimizer_for(model, config.optimizer, config.lr)
         optimizer = self._optimizer
+        averages = self._averages if config.ema_decay else None
+        if averages is not None and averages.raw:
+            averages.restore_raw()  # the model holds the average; training goes on from the raw
+        elif config.ema_decay:
+            averages = self._averages = WeightAverage(model, config.ema_decay)
         n = len(x)
         steps = -(-n // config.batch_size)
         warmup_steps = round(config.kl_warmup_epochs * steps)
@@ -280,8 +294,12 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
                 skipped += 1
                 continue
             optimizer.step()
+            if averages is not None:
+                averages.update()
             sums = terms * len(index) if sums is None else sums + terms * len(index)
             used += len(index)
+        if averages is not None:
+            averages.finish()
         model.eval()
         self.n_iter_ += 1
         self.n_skipped_ += skipped
@@ -374,6 +392,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
             kl_warmup_epochs=float(self.kl_warmup),
             optimizer=OPTIMIZERS[0],
             nan_policy=self.nan_policy,
+            ema_decay=float(self.ema),
         )
 
     def _draw_seed(self) -> int:
@@ -477,6 +496,7 @@ class VariationalSparseCoding(SparseVAETransformer):
         learning_rate: float = 1e-3,
         kl_warmup: float = 0.0,
         grad_clip: float | None = None,
+        ema: float = 0.0,
         nan_policy: str = "stop",
         scale: str = "global",
         device: str = "cpu",
@@ -494,6 +514,7 @@ class VariationalSparseCoding(SparseVAETransformer):
         self.learning_rate = learning_rate
         self.kl_warmup = kl_warmup
         self.grad_clip = grad_clip
+        self.ema = ema
         self.nan_policy = nan_policy
         self.scale = scale
         self.device = device

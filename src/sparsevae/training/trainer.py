@@ -245,6 +245,7 @@ class WeightAverage:
         self.shadow = [p.detach().clone() for p in self.params]
         self.decay = decay
         self.updates = 0
+        self.raw: list[torch.Tensor] = []  # the raw weights, once ``finish`` has run
 
     @torch.no_grad()
     def update(self) -> None:
@@ -273,6 +274,19 @@ class WeightAverage:
     def copy_to_model(self) -> None:
         for p, a in zip(self.params, self.shadow, strict=True):
             p.copy_(a)
+
+    @torch.no_grad()
+    def finish(self) -> None:
+        """End of training: keep the raw weights in ``raw`` (to continue from) and put the
+        averages into the model."""
+        self.raw = [p.detach().clone() for p in self.params]
+        self.copy_to_model()
+
+    @torch.no_grad()
+    def restore_raw(self) -> None:
+        """Continue training: put the raw weights kept by ``finish`` back into the model."""
+        for p, r in zip(self.params, self.raw, strict=True):
+            p.copy_(r)
 
 
 def check_progress(progress: Any) -> None:
@@ -568,7 +582,7 @@ class Trainer:
             for callback in self.callbacks:
                 callback(record)
         if averages is not None:  # the averaged weights are the result
-            averages.copy_to_model()
+            averages.finish()
         model.eval()
         return self.history
 
