@@ -239,3 +239,26 @@ def test_help_for_every_verb():
         with pytest.raises(SystemExit) as exc:
             main([verb, "--help"])
         assert exc.value.code == 0
+
+
+def test_auto_threads_leave_the_busy_cores_to_others():
+    from sparsevae.cli.main import auto_threads
+
+    assert auto_threads(current=2, cpu_count=2, load=0.1) == 2  # idle: torch's choice
+    assert auto_threads(current=2, cpu_count=2, load=1.2) == 1  # one core taken
+    assert auto_threads(current=2, cpu_count=2, load=7.5) == 1  # overloaded: still one
+    assert auto_threads(current=4, cpu_count=16, load=2.0) == 4  # never above torch's choice
+    assert auto_threads(current=8, cpu_count=8, load=3.4) == 5
+
+
+def test_threads_option_is_checked(capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    with pytest.raises(SystemExit):
+        main(["--threads", "-1", "datasets", "list"])
+    assert "expected auto or a number >= 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--threads", "many", "datasets", "list"])
+    assert main(["--threads", "auto", "datasets", "list"]) == 0
+    assert torch.get_num_threads() <= before  # auto never raises the thread count

@@ -17,6 +17,41 @@ from ..errors import SparseVAEError
 VERB_MODULES = ("train", "evaluate", "encode", "sample", "reproduce", "datasets", "generate")
 
 
+def parse_threads(text: str | int) -> int | str:
+    """``auto`` or a whole number >= 0 (argparse type)."""
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected auto or a number >= 0, got {value}")
+    return value
+
+
+def auto_threads(current: int, cpu_count: int, load: float) -> int:
+    """Threads to use when ``load`` cores' worth of other work is running.
+
+    Torch's threads spin-wait for each other: on a machine whose cores are taken by other
+    processes, two threads run a small model many times slower than one.  So use the cores that
+    are free (never more than torch's own choice, ``current``), and at least one.
+    """
+    free = int(cpu_count - load + 0.5)
+    return max(1, min(current, free))
+
+
+def set_threads(choice: int | str) -> None:
+    if choice == "auto":
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this platform
+            return
+        torch.set_num_threads(auto_threads(torch.get_num_threads(), os.cpu_count() or 1, load))
+    elif isinstance(choice, int) and choice > 0:
+        torch.set_num_threads(choice)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sparsevae",
@@ -25,9 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"sparsevae {__version__}")
     parser.add_argument(
         "--threads",
-        type=int,
-        default=int(os.environ.get("SPARSEVAE_THREADS", "0")),
-        help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)",
+        type=parse_threads,
+        default=os.environ.get("SPARSEVAE_THREADS", "auto"),
+        help="CPU threads for torch: a number, 0 for torch's choice, or auto (default): torch's "
+        "choice less the cores other processes keep busy (load average), at least 1",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in VERB_MODULES:
@@ -38,8 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     try:
         return int(args.func(args) or 0)
     except SparseVAEError as exc:
