@@ -109,7 +109,7 @@ def row_recipe(row: str, args: argparse.Namespace, shape: list[int]) -> tuple[st
     """(model kind, model config, training config) of a trained row."""
     k, e = args.components, args.component_dim
     iteration = {"step_size": args.step_size, "steps": args.steps}
-    llgae_init = {"init": getattr(args, "llgae_init", "random")}
+    llgae_init = {"init": args.llgae_init}
     rmsprop = {"optimizer": "rmsprop", "lr": args.lr, "batch_size": args.batch_size}
     recipes: dict[str, tuple[str, dict, dict]] = {
         "llgae": (

@@ -32,6 +32,17 @@ def _series(rows: Sequence[Mapping[str, Any]], x_key: str, y_key: str, label_key
     return {k: tuple(zip(*sorted(v), strict=True)) for k, v in out.items()}
 
 
+def _plot_published(ax: Any, label: str, points: Mapping[float, float], colour: Any) -> None:
+    """Published ``{x: y}`` points as hollow squares in the colour of our matching line."""
+    if not points:
+        return
+    xs, ys = zip(*sorted(points.items()), strict=True)
+    ax.plot(
+        xs, ys, linestyle="none", marker="s", ms=7, mfc="none", color=colour,
+        label=f"{label} (published)",
+    )  # fmt: skip
+
+
 def plot_metric_vs(
     rows: Sequence[Mapping[str, Any]],
     x_key: str,
@@ -57,19 +68,7 @@ def plot_metric_vs(
         (line,) = ax.plot(xs, np.asarray(ys) * scale, marker="o", ms=4, label=label)
         colours[label] = line.get_color()
     for label, points in (published or {}).items():
-        if not points:
-            continue
-        xs, ys = zip(*sorted(points.items()), strict=True)
-        ax.plot(
-            xs,
-            ys,
-            linestyle="none",
-            marker="s",
-            ms=7,
-            mfc="none",
-            color=colours.get(label, "black"),
-            label=f"{label} (published)",
-        )
+        _plot_published(ax, label, points, colours.get(label, "black"))
     if logx:
         ax.set_xscale("log")
         # Ticks at the measured x values, written 0.01 rather than 10^-2; a value closer than 20 %
@@ -115,20 +114,10 @@ def plot_accuracy_panels(
             (line,) = ax.plot(xs, np.asarray(ys) * 100, marker="o", ms=4, label=label)
             colours[label] = line.get_color()
         for label, points in ((published or {}).get(probe) or {}).items():
-            if points:
-                xs, ys = zip(*sorted(points.items()), strict=True)
-                # "vsc α=0.01" takes the colour of our "vsc α=0.01 [code]" line where there is one
-                related = [c for name, c in colours.items() if name.split(" [")[0] == label]
-                ax.plot(
-                    xs,
-                    ys,
-                    linestyle="none",
-                    marker="s",
-                    ms=7,
-                    mfc="none",
-                    color=colours.get(label) or (related[0] if related else "black"),
-                    label=f"{label} (published)",
-                )
+            # "vsc α=0.01" takes the colour of our "vsc α=0.01 [code]" line where there is one
+            related = [c for name, c in colours.items() if name.split(" [")[0] == label]
+            colour = colours.get(label) or (related[0] if related else "black")
+            _plot_published(ax, label, points, colour)
         ax.set_title(f"probe: {probe}", fontsize=10)
         ax.set_xlabel("latent dimension J" if x_key == "latent_dim" else x_key)
         ax.set_ylabel("test accuracy (%)")

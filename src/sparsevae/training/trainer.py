@@ -236,16 +236,22 @@ class WeightAverage:
     """Exponential moving average of a model's trainable parameters (Polyak averaging).
 
     The decay ramps up as min(decay, (1 + t) / (10 + t)), so that a short run is not pulled back
-    towards its random initialisation.  ``swapped_in()`` puts the averages into the model for a
-    while (evaluation, saving) and restores the raw weights afterwards.
+    towards its random initialisation.  ``finish()`` puts the averages into the model and keeps
+    the raw weights in ``raw``; ``restore_raw()`` puts those back; ``swapped_in()`` does both
+    around a block (evaluation, saving).
     """
 
     def __init__(self, model: torch.nn.Module, decay: float) -> None:
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.shadow = [p.detach().clone() for p in self.params]
         self.decay = decay
-        self.updates = 0
         self.raw: list[torch.Tensor] = []  # the raw weights, once ``finish`` has run
+        self.reset()
+
+    @torch.no_grad()
+    def reset(self) -> None:
+        """Start averaging afresh from the model's current weights."""
+        self.shadow = [p.detach().clone() for p in self.params]
+        self.updates = 0
 
     @torch.no_grad()
     def update(self) -> None:
@@ -255,38 +261,27 @@ class WeightAverage:
 
     @torch.no_grad()
     def load(self, shadow: list[torch.Tensor], updates: int) -> None:
-        for own, saved in zip(self.shadow, shadow, strict=True):
-            own.copy_(saved)
+        torch._foreach_copy_(self.shadow, shadow)
         self.updates = updates  # where the decay's ramp had got to
-
-    @contextlib.contextmanager
-    def swapped_in(self) -> Iterator[None]:
-        raw = [p.detach().clone() for p in self.params]
-        self.copy_to_model()
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for p, r in zip(self.params, raw, strict=True):
-                    p.copy_(r)
-
-    @torch.no_grad()
-    def copy_to_model(self) -> None:
-        for p, a in zip(self.params, self.shadow, strict=True):
-            p.copy_(a)
 
     @torch.no_grad()
     def finish(self) -> None:
-        """End of training: keep the raw weights in ``raw`` (to continue from) and put the
-        averages into the model."""
+        """Put the averages into the model, keeping the raw weights in ``raw`` to continue from."""
         self.raw = [p.detach().clone() for p in self.params]
-        self.copy_to_model()
+        torch._foreach_copy_(self.params, self.shadow)
 
     @torch.no_grad()
     def restore_raw(self) -> None:
-        """Continue training: put the raw weights kept by ``finish`` back into the model."""
-        for p, r in zip(self.params, self.raw, strict=True):
-            p.copy_(r)
+        """Put the raw weights kept by ``finish`` back into the model."""
+        torch._foreach_copy_(self.params, self.raw)
+
+    @contextlib.contextmanager
+    def swapped_in(self) -> Iterator[None]:
+        self.finish()
+        try:
+            yield
+        finally:
+            self.restore_raw()
 
 
 def check_progress(progress: Any) -> None:
@@ -464,8 +459,8 @@ class Trainer:
             initialise = getattr(model, "initialise_from_data", None)
             if initialise is not None:
                 initialise(train_x)
-            if averages is not None:  # start the averages from the initialised weights
-                averages.shadow = [p.detach().clone() for p in averages.params]
+            if averages is not None:
+                averages.reset()  # from the initialised weights, not the constructor's
         first_step = step  # the monitor counts batches from here
 
         monitor: NonFiniteMonitor | None = None
