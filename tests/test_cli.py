@@ -115,7 +115,7 @@ def test_cvae_samples_a_label(tmp_path):
     assert main(["sample", str(out), "--label", "12", "--out", str(tmp_path / "bad.png")]) == 2
 
 
-def test_mnist_from_data_dir(tmp_path, tiny_mnist):
+def test_mnist_from_data_dir(tmp_path, tiny_mnist, capsys):
     out = tmp_path / "m"
     assert (
         main(
@@ -140,6 +140,9 @@ def test_mnist_from_data_dir(tmp_path, tiny_mnist):
         )
         == 0
     )
+    # --no-progress silences the epochs, not the result: the final metrics table is printed.
+    printed = capsys.readouterr().out
+    assert "test metrics of vae on mnist" in printed and "test −ELBO (nats/example)" in printed
     assert main(["evaluate", str(out), "--json"]) == 0
 
 
@@ -249,6 +252,16 @@ def test_auto_threads_leave_the_busy_cores_to_others():
     assert auto_threads(current=2, cpu_count=2, load=7.5) == 1  # overloaded: still one
     assert auto_threads(current=4, cpu_count=16, load=2.0) == 4  # never above torch's choice
     assert auto_threads(current=8, cpu_count=8, load=3.4) == 5
+
+
+def test_busy_cores_counts_other_processes_cpu_time_now():
+    from sparsevae.cli.main import busy_cores, cpu_times
+
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    assert cpu_times("cpu  100 0 50 800 50 0 0 0 30 0\ncpu0 1 2 3") == (150, 1000)
+    # Over the interval 400 ticks passed on 2 cores, 300 of them busy: 1.5 cores busy.
+    stats = iter(["cpu  100 0 0 900 0 0 0 0 0 0", "cpu  350 0 50 1000 0 0 0 0 0 0"])
+    assert busy_cores(2, interval=0, read=lambda: next(stats)) == pytest.approx(1.5)
 
 
 def test_threads_option_is_checked(capsys):

@@ -6,7 +6,9 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -15,6 +17,9 @@ from ..errors import SparseVAEError
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
 VERB_MODULES = ("train", "evaluate", "encode", "sample", "reproduce", "datasets", "generate")
+# Verbs that only list or fetch files: no torch work, so `auto` need not measure the load.
+LIGHT_VERBS = ("datasets",)
+PROC_STAT = Path("/proc/stat")
 
 
 def parse_threads(text: str | int) -> int | str:
@@ -41,13 +46,43 @@ def auto_threads(current: int, cpu_count: int, load: float) -> int:
     return max(1, min(current, free))
 
 
+def cpu_times(stat: str) -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs from the text of Linux's /proc/stat."""
+    ticks = [int(v) for v in stat.split("\n", 1)[0].split()[1:9]]  # user … steal; guest is in user
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_cores(
+    cpu_count: int, interval: float = 0.2, read: Callable[[], str] | None = None
+) -> float | None:
+    """How many cores other processes keep busy now, or None when it cannot be told.
+
+    Linux: CPU time counted in /proc/stat over ``interval`` seconds (this process sleeps
+    meanwhile).  Elsewhere: the 1-minute load average, which lags — right after a burst of work it
+    still reports cores busy on an idle machine.
+    """
+    read = read or (lambda: PROC_STAT.read_text())
+    try:
+        busy0, total0 = cpu_times(read())
+        time.sleep(interval)
+        busy1, total1 = cpu_times(read())
+        if total1 > total0:
+            return cpu_count * (busy1 - busy0) / (total1 - total0)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        return None
+
+
 def set_threads(choice: int | str) -> None:
     if choice == "auto":
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # no load average on this platform
-            return
-        torch.set_num_threads(auto_threads(torch.get_num_threads(), os.cpu_count() or 1, load))
+        cpu_count = os.cpu_count() or 1
+        load = busy_cores(cpu_count)
+        if load is not None:
+            torch.set_num_threads(auto_threads(torch.get_num_threads(), cpu_count, load))
     elif isinstance(choice, int) and choice > 0:
         torch.set_num_threads(choice)
 
@@ -63,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=parse_threads,
         default=os.environ.get("SPARSEVAE_THREADS", "auto"),
         help="CPU threads for torch: a number, 0 for torch's choice, or auto (default): torch's "
-        "choice less the cores other processes keep busy (load average), at least 1",
+        "choice less the cores other processes keep busy now, at least 1",
     )
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
     for name in VERB_MODULES:
@@ -74,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    set_threads(args.threads)
+    if not (args.threads == "auto" and args.verb in LIGHT_VERBS):
+        set_threads(args.threads)
     try:
         return int(args.func(args) or 0)
     except SparseVAEError as exc:

@@ -273,7 +273,7 @@ def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
                 title=f"{model.kind}: samples from the prior",
             )
     metrics = evaluate_model(model, data.test_x, data.test_y)
-    if not args.no_progress:
-        print(f"\ntest metrics of {model.kind} on {data.name}:")
-        print(format_table(metrics))
+    # The final table is the run's result, not progress: --no-progress keeps it.
+    print(f"\ntest metrics of {model.kind} on {data.name}:")
+    print(format_table(metrics))
     print(f"run written to {run_dir}")
