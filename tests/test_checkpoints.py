@@ -29,6 +29,20 @@ def test_roundtrip(run):
     assert not loaded.training
 
 
+def test_saved_files_get_the_usual_permissions_not_owner_only(tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        model = sparsevae.VAE(input_shape=(1, 8, 8), latent_dim=4, hidden=[16])
+        sparsevae.save_model(tmp_path, model, {"name": "digits"})
+    finally:
+        os.umask(previous)
+    for name in ("config.json", "model.safetensors"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
 def test_truncated_weights(run):
     path, _ = run
     data = (path / "model.safetensors").read_bytes()

@@ -183,6 +183,39 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
     assert len(lines) == 1 and message in lines[0] and lines[0].startswith("sparsevae: error:")
 
 
+@pytest.mark.parametrize(
+    "model,option,message",
+    [
+        ("vsc", "hidden=abc", "hidden layer sizes must be positive integers, got 'abc'"),
+        ("vsc", 'alpha="x"', "--option alpha: expected a number, got 'x'"),
+        ("vsc", "code_threshold=abc", "--option code_threshold: expected a number"),
+        ("vsc", "latent_dim=2.5", "latent_dim must be a positive integer, got 2.5"),
+        ("llgae", "components=abc", "--option components: expected a number"),
+    ],
+)
+def test_option_of_the_wrong_kind_is_named_in_one_line(tmp_path, capsys, model, option, message):
+    argv = ["train", "--model", model, "--dataset", "digits", "--epochs", "1"]
+    argv += ["--out", str(tmp_path / "r"), "--no-progress", "--option", option]
+    assert main(argv) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+def test_a_closed_pipe_is_no_traceback():
+    # `sparsevae datasets list | head -0`: the reader is gone before anything is written.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sparsevae.cli.main", "datasets", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    proc.stderr.close()
+    assert proc.wait() == 141
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
 def test_truncated_idx_and_corrupt_checkpoint_from_cli(tmp_path, tiny_mnist, run_dir, capsys):
     path = tiny_mnist / "train-images-idx3-ubyte.gz"
     path.write_bytes(path.read_bytes()[:200])

@@ -155,8 +155,18 @@ def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
             raise ConfigError(
                 f"model {kind!r} has no option {key!r}; it takes: {', '.join(sorted(accepted))}"
             )
-        kwargs[key] = value
+        kwargs[key] = check_option_type(key, value, accepted[key])
     return kwargs
+
+
+def check_option_type(key: str, value: Any, default: Any) -> Any:
+    """Refuse a value of the wrong kind for a numeric or boolean option, naming the option."""
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise ConfigError(f"--option {key}: expected true or false, got {value!r}")
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(default, int | float) and not isinstance(default, bool) and not number:
+        raise ConfigError(f"--option {key}: expected a number, got {value!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -44,14 +45,15 @@ def check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
 
 
 def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
-    sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-    if any(int(h) <= 0 for h in sizes):
-        raise ConfigError(f"hidden layer sizes must be positive, got {hidden!r}")
-    return tuple(int(h) for h in sizes)
+    sizes = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
+    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence):
+        raise ConfigError(f"hidden layer sizes must be positive integers, got {hidden!r}")
+    return tuple(check_positive_int("a hidden layer size", h) for h in sizes)
 
 
 def check_positive_int(name: str, value: int) -> int:
-    if int(value) != value or value <= 0:
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value == int(value) and value > 0):
         raise ConfigError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
 

@@ -33,7 +33,7 @@ def build_model(kind: str, **config: Any) -> SparseVAEModel:
     cls = model_class(kind)
     try:
         return cls(**config)
-    except TypeError as exc:  # an unknown or missing keyword in a config
+    except (TypeError, ValueError) as exc:  # an unknown keyword, or a value of the wrong kind
         raise ConfigError(f"invalid configuration for model {kind!r}: {exc}") from None
 
 

@@ -32,9 +32,23 @@ METRICS_FILE = "metrics.jsonl"
 
 
 # -- atomic file writes ----------------------------------------------------------------------------
+def _plain_file_mode() -> int:
+    """The permissions a plain ``open`` gives a new file.  Temporary files are created owner-only,
+    which would hide shared runs from other users, so each gets these before its rename."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, _plain_file_mode())
+    return fd, tmp
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -54,12 +68,13 @@ def atomic_save_tensors(
     path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
 ) -> None:
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     os.close(fd)
     try:
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata
         )
+        os.chmod(tmp, _plain_file_mode())  # safetensors writes a file of its own
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
