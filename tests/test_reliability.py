@@ -192,6 +192,22 @@ def test_nan_loss_stops_naming_epoch_and_term_and_keeps_last_checkpoint(digits_x
     assert all(torch.isfinite(p).all() for p in loaded.parameters())
 
 
+def test_nan_in_the_first_epoch_says_no_checkpoint_exists_and_advises_only_what_is_unused(
+    digits_x, tmp_path
+):
+    model = tiny_vsc()
+    poison_loss(model, {3})
+    config = TrainConfig(epochs=2, batch_size=32, grad_clip=5.0, kl_warmup_epochs=1.0)
+    with pytest.raises(TrainingError) as caught:
+        Trainer(model, config, run_dir=tmp_path, progress=False).fit(digits_x)
+    message = str(caught.value)
+    assert "no checkpoint was written yet" in message and "--overwrite" in message
+    assert "last good checkpoint" not in message
+    assert "--lr" in message and "--nan-policy skip" in message
+    assert "--grad-clip" not in message and "--kl-warmup" not in message  # already in use
+    assert message.startswith("non-finite loss, recon and gradient norm in epoch 1 (batch 3 of")
+
+
 def test_non_finite_gradient_is_named_with_clipping(digits_x):
     model = tiny_vsc()
     count = 0

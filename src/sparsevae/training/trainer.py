@@ -355,6 +355,11 @@ def gradient_norm(model: torch.nn.Module) -> torch.Tensor:
 
 
 # -- the loop --------------------------------------------------------------------------------------
+def join_words(words: Sequence[str], conjunction: str) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
 CHECK_EVERY = 100  # batches between host reads of the non-finite monitor (and progress bar updates)
 GRADIENT = "gradient norm"
 
@@ -583,15 +588,25 @@ class Trainer:
 
     # -- stopping: non-finite values and Ctrl-C ----------------------------------------------------
     def _advice(self) -> str:
-        kept = (
-            f"the last good checkpoint in {self.run_dir} is kept"
-            if self.run_dir is not None
-            else "no weights were saved"
-        )
-        return (
-            f"{kept}. Try a lower learning rate (--lr {self.config.lr / 10:g}), gradient clipping "
-            "(--grad-clip 10), KL warm-up (--kl-warmup 5), or --nan-policy skip to drop such batches"
-        )
+        """Where the run stands and what to try, leaving out what this run already does."""
+        if self.run_dir is None:
+            kept = "no weights were saved"
+        elif (self.run_dir / ckpt.STATE_FILE).is_file():
+            kept = f"the last good checkpoint in {self.run_dir} is kept"
+        else:
+            kept = (
+                f"no checkpoint was written yet (it failed in the first epoch): start {self.run_dir} "
+                "again with --overwrite"
+            )
+        config = self.config
+        tries = [f"a lower learning rate (--lr {config.lr / 10:g})"]
+        if config.grad_clip is None:
+            tries.append("gradient clipping (--grad-clip 10)")
+        if not config.kl_warmup_epochs and self.model.is_variational:
+            tries.append("KL warm-up (--kl-warmup 5)")
+        if config.nan_policy != "skip":
+            tries.append("--nan-policy skip to drop such batches")
+        return f"{kept}. Try {join_words(tries, 'or')}"
 
     def _stop_if_non_finite(
         self, monitor: NonFiniteMonitor, first_step: int, steps_per_epoch: int
@@ -602,7 +617,7 @@ class Trainer:
         batch, names = failure
         global_step = first_step + batch - 1  # 0-based step of the failing batch
         epoch, within = divmod(global_step, steps_per_epoch)
-        what = " and ".join(names)
+        what = join_words(names, "and")
         raise TrainingError(
             f"non-finite {what} in epoch {epoch + 1} (batch {within + 1} of {steps_per_epoch}, "
             f"step {global_step + 1}); training stopped and {self._advice()}"
