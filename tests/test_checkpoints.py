@@ -43,6 +43,20 @@ def test_saved_files_get_the_usual_permissions_not_owner_only(tmp_path):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
+def test_save_model_refuses_a_run_directory_unless_told_to_overwrite(run):
+    from sparsevae.errors import RunDirectoryError
+
+    path, _ = run
+    (path / "training_state.safetensors").write_bytes(b"stale")
+    other = sparsevae.VSC(input_shape=(1, 8, 8), latent_dim=4, hidden=[16])
+    with pytest.raises(RunDirectoryError, match="overwrite=True"):
+        sparsevae.save_model(path, other)
+    assert sparsevae.load(path).kind == "vae"  # untouched
+    sparsevae.save_model(path, other, overwrite=True)
+    assert sparsevae.load(path).kind == "vsc"
+    assert not (path / "training_state.safetensors").exists()  # no stale state of the old run
+
+
 def test_truncated_weights(run):
     path, _ = run
     data = (path / "model.safetensors").read_bytes()

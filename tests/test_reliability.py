@@ -341,13 +341,18 @@ def test_interrupted_error_carries_where_it_stopped(digits_x, tmp_path):
     assert caught.value.run_dir == tmp_path
 
 
-def test_cli_resume_keeps_the_recorded_epochs_unless_told(tmp_path):
+def test_cli_resume_keeps_the_recorded_epochs_unless_told(tmp_path, capsys):
     out = tmp_path / "run"
     assert main([*RUN_ARGS, "--epochs", "1", "--out", str(out)]) == 0
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0  # finished: nothing to add
     assert [r["epoch"] for r in read_metrics(out)] == [1]
     assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
     assert json.loads((out / "config.json").read_text())["training"]["epochs"] == 2
+    assert [r["epoch"] for r in read_metrics(out)] == [1, 2]
+    capsys.readouterr()
+    # A smaller --epochs cannot shorten the run, and the user is told rather than ignored.
+    assert main(["train", "--resume", str(out), "--epochs", "1", "--no-progress"]) == 0
+    assert "set to 2 epochs" in capsys.readouterr().err
     assert [r["epoch"] for r in read_metrics(out)] == [1, 2]
     # (Not equal to a 2-epoch run: schedules such as VSC's sharpness span the planned epochs.)
 

@@ -236,7 +236,14 @@ def resume(args: argparse.Namespace) -> int:
         model = build_model(saved["model"]["kind"], **saved["model"]["config"])
         changes: dict[str, Any] = {}
         if args.epochs is not None:  # resuming may extend a run, never shorten it
-            changes["epochs"] = max(args.epochs, int(saved["training"].get("epochs", 0)))
+            planned = int(saved["training"].get("epochs", 0))
+            if args.epochs < planned:
+                print(
+                    f"sparsevae: note: {run_dir} is set to {planned} epochs and resuming never "
+                    f"shortens a run; --epochs {args.epochs} is ignored",
+                    file=sys.stderr,
+                )
+            changes["epochs"] = max(args.epochs, planned)
         if args.nan_policy is not None:
             changes["nan_policy"] = args.nan_policy
         config = TrainConfig.from_dict({**saved["training"], **changes})

@@ -94,7 +94,8 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False, resume: bool =
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
             raise RunDirectoryError(
-                f"{path}: run directory is not empty; pass --overwrite to replace it or --resume to continue"
+                f"{path}: run directory is not empty; replace it with --overwrite (Python: "
+                "overwrite=True) or continue it with --resume"
             )
         for name in (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE):
             (path / name).unlink(missing_ok=True)
@@ -119,8 +120,26 @@ def save_model(
     model: SparseVAEModel,
     data: dict[str, Any] | None = None,
     training: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``model.safetensors`` then ``config.json`` (with the weights' SHA-256) into ``run_dir``."""
+    """Save ``model`` as a run directory that ``load`` reads: ``model.safetensors`` and
+    ``config.json`` (with the weights' SHA-256).
+
+    A directory that is not empty is refused unless ``overwrite=True``, which replaces the run's
+    files there (config, weights, training state, metrics) and leaves any other file alone.
+    """
+    prepare_run_dir(run_dir, overwrite=overwrite)
+    return write_model(run_dir, model, data, training)
+
+
+def write_model(
+    run_dir: str | Path,
+    model: SparseVAEModel,
+    data: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> Path:
+    """``save_model`` without the check: the trainer rewrites its own run at every epoch."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_save_tensors(run_dir / WEIGHTS_FILE, model.state_dict(), {"format": "pt"})

@@ -681,7 +681,7 @@ class Trainer:
         self._report(record)
         if self.run_dir is not None:
             ckpt.append_metrics(self.run_dir, record)
-            ckpt.save_model(self.run_dir, self.model, self.data_info, asdict(self.config))
+            ckpt.write_model(self.run_dir, self.model, self.data_info, asdict(self.config))
         for callback in self.callbacks:
             callback(record)
         self.model.eval()
@@ -711,7 +711,7 @@ class Trainer:
         averages = self.averages
         save_training_state(self.run_dir, self.model, optimizer, progress, averages)
         with averages.swapped_in() if averages else contextlib.nullcontext():
-            ckpt.save_model(self.run_dir, self.model, self.data_info, asdict(self.config))
+            ckpt.write_model(self.run_dir, self.model, self.data_info, asdict(self.config))
 
     def _report(self, record: dict[str, Any]) -> None:
         if not self.show_progress:
