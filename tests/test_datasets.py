@@ -161,6 +161,31 @@ def test_npz_single_array_is_split_reproducibly_and_min_max_scaled(tmp_path):
     assert float(a.train_x.min()) == 0.0 and float(a.train_x.max()) == 1.0
 
 
+def test_encode_all_gives_a_new_file_s_rows_in_file_order_with_the_recorded_scaling(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "train.npz", x=rng.integers(0, 256, (200, 4, 4), dtype=np.uint8))
+    new = rng.integers(0, 256, (30, 4, 4), dtype=np.uint8)
+    np.savez(tmp_path / "new.npz", x=new)
+    run = tmp_path / "run"
+    common = ["--latent-dim", "2", "--hidden", "8", "--epochs", "1", "--no-progress"]
+    assert main(["train", "--model", "vae", "--dataset", f"npz:{tmp_path / 'train.npz'}",
+                 *common, "--out", str(run)]) == 0  # fmt: skip
+    out = tmp_path / "codes.npy"
+    new_set = f"npz:{tmp_path / 'new.npz'}"
+    assert (
+        main(["encode", str(run), "--dataset", new_set, "--split", "all", "--out", str(out)]) == 0
+    )
+    model = sparsevae.load(run)
+    with torch.no_grad():
+        expected = model.encode(torch.from_numpy(new).float().div(255).reshape(30, 1, 4, 4))
+    np.testing.assert_array_equal(np.load(out), expected.numpy())
+    # Each split of a file we split ourselves keeps the file's row order too.
+    test_codes = tmp_path / "test.npy"
+    assert main(["encode", str(run), "--dataset", new_set, "--out", str(test_codes)]) == 0
+    rows = np.flatnonzero((np.load(out)[:, None] == np.load(test_codes)[None]).all(-1).any(-1))
+    np.testing.assert_array_equal(np.load(test_codes), np.load(out)[rows])
+
+
 def test_recorded_scaling_maps_new_data_the_same_way():
     train = np.array([[0.0, 10.0], [5.0, 20.0]])
     scaling = infer_scaling(train, per_feature=True)

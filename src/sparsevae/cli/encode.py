@@ -6,6 +6,8 @@ import argparse
 
 import numpy as np
 
+from ..data import Dataset
+from ..data.user import fixed_split
 from ..evaluation import encode_dataset
 from .common import (
     add_data_arguments,
@@ -24,7 +26,13 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "order (VSC: the sparse code γ·μ thresholded; VAE: μ; autoencoders: the code).",
     )
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--split", choices=("train", "test"), default="test")
+    p.add_argument(
+        "--split",
+        choices=("train", "test", "all"),
+        default="test",
+        help="which examples (default test); all: every example — for your own file without a "
+        "split, its rows in the file's order; otherwise train then test",
+    )
     add_data_arguments(p)
     p.add_argument("--out", required=True, help="output .npy file")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -36,9 +44,28 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out, args.overwrite)
     model, config = load_run(args.run_dir, args.device)
     data = run_dataset(config, args.dataset, args.data_dir, args=args)
-    x, y = data.split(args.split)
-    codes = encode_dataset(model, x, y).numpy()
+    if args.split == "all":
+        codes = encode_all(model, data)
+    else:
+        x, y = data.split(args.split)
+        codes = encode_dataset(model, x, y).numpy()
     with open(out, "wb") as f:  # np.save on a path would append .npy to other names
         np.save(f, codes)
     print(f"wrote {codes.shape[0]}×{codes.shape[1]} codes to {out}")
     return 0
+
+
+def encode_all(model, data: Dataset) -> np.ndarray:
+    """Codes of every example: train then test, or a user file's rows in its own order."""
+    train = encode_dataset(model, data.train_x, data.train_y).numpy()
+    test = encode_dataset(model, data.test_x, data.test_y).numpy()
+    codes = np.concatenate([train, test])
+    split = data.info.get("split")
+    if isinstance(split, dict) and "split_seed" in split:  # a split we made: undo it
+        train_rows, test_rows = fixed_split(
+            len(codes), split["test_fraction"], split["split_seed"], data.name
+        )
+        in_file_order = np.empty_like(codes)
+        in_file_order[np.concatenate([train_rows, test_rows])] = codes
+        return in_file_order
+    return codes

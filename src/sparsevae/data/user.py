@@ -10,7 +10,7 @@ applies the same map (values outside the fitted range are clipped to [0, 1]).  S
 * ``{"kind": "minmax-per-feature", "min": [...], "max": [...]}`` — one range per column (CSV).
 
 Where a file has no train/test split, a fixed one is made: a permutation under ``split_seed``,
-the last ``test_fraction`` of it is the test set.
+the last ``test_fraction`` of it is the test set; each split keeps the file's row order.
 """
 
 from __future__ import annotations
@@ -173,7 +173,8 @@ def fixed_split(
     if n - n_test < 1:
         raise DataError(f"{what}: {n} examples are too few to split into train and test")
     order = np.random.default_rng(split_seed).permutation(n)
-    return order[:-n_test], order[-n_test:]
+    # Which rows go where is random; within each split the rows keep the file's order.
+    return np.sort(order[:-n_test]), np.sort(order[-n_test:])
 
 
 def _build(
