@@ -162,3 +162,9 @@ def test_cli_quick_flags_and_report_only(tmp_path, capsys):
     assert main(["reproduce", "iclr2019", "--out", str(empty), "--report-only"]) == 2
     assert main(["reproduce", "iclr2019", "--out", str(empty), "--alphas", "1.5"]) == 2
     assert "α" in capsys.readouterr().err
+
+
+def test_report_durations_read_in_sensible_units():
+    from sparsevae.experiments.iclr2019 import duration
+
+    assert (duration(42), duration(210), duration(3 * 3600 + 720)) == ("42 s", "3.5 min", "3.2 h")

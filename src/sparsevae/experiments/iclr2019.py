@@ -535,6 +535,13 @@ def _comparison_table(rows: Sequence[dict[str, Any]], dataset: str) -> list[str]
     return lines
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``3.5 min`` or ``1.2 h``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
 def write_report(rows: Sequence[dict[str, Any]], settings: SweepSettings, out: Path) -> Path:
     """``report.md``: settings, ours-vs-published tables, every figure, and all rows."""
     figures = write_figures(rows, settings, out)
@@ -577,7 +584,7 @@ def write_report(rows: Sequence[dict[str, Any]], settings: SweepSettings, out: P
         lines += [
             f"Measured cost: {seconds / 60:.1f} min for these {len(rows)} runs, {per_run:.0f} s a "
             f"run (training + evaluation); at that rate the {total} runs of this grid take about "
-            f"{total * per_run / 3600:.1f} h (an estimate).",
+            f"{duration(total * per_run)} (an estimate).",
             "",
         ]
     for dataset in figures:
