@@ -62,7 +62,7 @@ def busy_cores(
     meanwhile).  Elsewhere: the 1-minute load average, which lags — right after a burst of work it
     still reports cores busy on an idle machine.
     """
-    read = read or (lambda: PROC_STAT.read_text())
+    read = read or PROC_STAT.read_text
     try:
         busy0, total0 = cpu_times(read())
         time.sleep(interval)

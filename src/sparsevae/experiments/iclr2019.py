@@ -582,7 +582,7 @@ def write_report(rows: Sequence[dict[str, Any]], settings: SweepSettings, out: P
         )
         per_run = seconds / len(rows)
         lines += [
-            f"Measured cost: {seconds / 60:.1f} min for these {len(rows)} runs, {per_run:.0f} s a "
+            f"Measured cost: {duration(seconds)} for these {len(rows)} runs, {per_run:.0f} s a "
             f"run (training + evaluation); at that rate the {total} runs of this grid take about "
             f"{duration(total * per_run)} (an estimate).",
             "",

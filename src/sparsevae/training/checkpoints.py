@@ -32,18 +32,17 @@ METRICS_FILE = "metrics.jsonl"
 
 
 # -- atomic file writes ----------------------------------------------------------------------------
-def _plain_file_mode() -> int:
-    """The permissions a plain ``open`` gives a new file.  Temporary files are created owner-only,
-    which would hide shared runs from other users, so each gets these before its rename."""
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def _publish(tmp: str, path: Path) -> None:
+    """Give the finished temporary file the permissions a plain ``open`` would (mkstemp makes it
+    owner-only, which would hide shared runs from other users), then rename it into place."""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
-
-
-def _temporary_beside(path: Path) -> tuple[int, str]:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.fchmod(fd, _plain_file_mode())
-    return fd, tmp
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -54,7 +53,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -74,8 +73,7 @@ def atomic_save_tensors(
         save_file(
             {k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata
         )
-        os.chmod(tmp, _plain_file_mode())  # safetensors writes a file of its own
-        os.replace(tmp, path)
+        _publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
