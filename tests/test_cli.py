@@ -186,11 +186,11 @@ def test_bad_input_is_one_line_without_traceback(tmp_path, args, message):
 @pytest.mark.parametrize(
     "model,option,message",
     [
-        ("vsc", "hidden=abc", "hidden layer sizes must be positive integers, got 'abc'"),
-        ("vsc", 'alpha="x"', "--option alpha: expected a number, got 'x'"),
-        ("vsc", "code_threshold=abc", "--option code_threshold: expected a number"),
-        ("vsc", "latent_dim=2.5", "latent_dim must be a positive integer, got 2.5"),
-        ("llgae", "components=abc", "--option components: expected a number"),
+        ("vsc", "hidden=abc", "hidden must be a list of integers, got 'abc'"),
+        ("vsc", 'alpha="x"', "alpha must be a number, got 'x'"),
+        ("vsc", "code_threshold=abc", "code_threshold must be a number, got 'abc'"),
+        ("vsc", "latent_dim=2.5", "latent_dim must be an integer, got 2.5"),
+        ("llgae", "components=abc", "components must be an integer, got 'abc'"),
     ],
 )
 def test_option_of_the_wrong_kind_is_named_in_one_line(tmp_path, capsys, model, option, message):

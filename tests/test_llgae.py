@@ -342,6 +342,6 @@ def test_reproduce_llgae_can_start_llgae_from_the_mixture(tmp_path):
     assert main([*args, "--rows", "llgae", "mixture-pca"]) == 0
     results = {r["row"]: r for r in json.loads((out / "results.json").read_text())}
     assert "started from the mixture of PCAs" in results["llgae"]["model"]
-    assert load(out / "runs" / "llgae").init == "mixture-pca"
+    assert load(out / "runs" / "llgae").config.init == "mixture-pca"
     # One epoch from the mixture's optimum stays near it (a random start is far worse after one).
     assert results["llgae"]["pixel_error"] < 1.3 * results["mixture-pca"]["pixel_error"]

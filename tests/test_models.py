@@ -7,7 +7,7 @@ import torch
 
 import sparsevae
 from sparsevae.errors import ConfigError
-from sparsevae.models import MODELS, build_model
+from sparsevae.models import MODELS, Schedule, build_model
 
 SHAPE = (1, 8, 8)
 
@@ -94,11 +94,11 @@ def test_vsc_gamma_is_at_most_one():
 
 def test_vsc_sharpness_schedule():
     model = make("vsc")
-    assert model.update_schedules(0.0) == {"sharpness": 50.0}
-    assert model.update_schedules(0.5) == {"sharpness": 125.0}
-    assert model.update_schedules(1.0) == {"sharpness": 200.0}
+    assert model.update_schedules(0.0) == Schedule({"sharpness": 50.0})
+    assert model.update_schedules(0.5) == Schedule({"sharpness": 125.0})
+    assert model.update_schedules(1.0).record() == {"sharpness": 200.0}
     const = make("vsc", sharpness_schedule="constant", sharpness_start=80.0)
-    assert const.update_schedules(0.7) == {"sharpness": 80.0}
+    assert const.update_schedules(0.7) == Schedule({"sharpness": 80.0})
 
 
 def test_vsc_kl_is_the_closed_form_sum():
@@ -152,11 +152,11 @@ def test_denoising_corrupts_only_while_training():
         ("vae", {"latent_dim": 0}, "latent_dim"),
         ("vae", {"beta": -1.0}, "beta"),
         ("vae", {"likelihood": "poisson"}, "likelihood"),
-        ("vae", {"arch": "transformer"}, "architecture"),
+        ("vae", {"arch": "transformer"}, "arch must be one of mlp, conv"),
         ("laplace-vae", {"prior_scale": 0.0}, "prior_scale"),
         ("dae", {"noise": "salt"}, "noise"),
         ("nope", {}, "unknown model"),
-        ("vae", {"bogus": 1}, "invalid configuration"),
+        ("vae", {"bogus": 1}, "model 'vae' has no option 'bogus'"),
     ],
 )
 def test_bad_configs_are_refused(kind, kwargs, match):

@@ -190,7 +190,7 @@ def test_general_transformer_rejects_unknown_models_and_options():
     with pytest.raises(ValueError, match="conditional"):
         SparseVAETransformer("cvae", **TINY).fit(X)
     est = SparseVAETransformer("sparse-ae", 3, model_options={"l1": 0.5}, **TINY).fit(X)
-    assert est.model_.l1 == 0.5 and est.score(X) < 0  # minus the mean loss
+    assert est.model_.config.l1 == 0.5 and est.score(X) < 0  # minus the mean loss
 
 
 def test_nan_policy_stop_in_partial_fit():

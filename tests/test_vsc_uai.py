@@ -80,11 +80,16 @@ def test_kl_with_one_component_is_the_spike_and_slab_kl_plus_the_sparsity_term()
 
 def test_spike_warm_up_and_learning_rate_drop_schedule():
     model = small(warmup_start=0.2, warmup_end=0.6, lr_drop_at=0.7, lr_drop_factor=0.1)
-    assert model.update_schedules(0.1)["slab_blend"] == 0.0
-    assert model.update_schedules(0.4)["slab_blend"] == pytest.approx(0.5)
-    values = model.update_schedules(0.65)
-    assert values["slab_blend"] == 1.0 and values["lr_scale"] == 1.0
-    assert model.update_schedules(0.7)["lr_scale"] == pytest.approx(0.1)
+    assert model.update_schedules(0.1).values["slab_blend"] == 0.0
+    assert model.update_schedules(0.4).values["slab_blend"] == pytest.approx(0.5)
+    schedule = model.update_schedules(0.65)
+    assert schedule.values["slab_blend"] == 1.0 and schedule.lr_scale == 1.0
+    assert model.update_schedules(0.7).lr_scale == pytest.approx(0.1)
+    assert model.update_schedules(0.7).record() == {
+        "sharpness": 100.0,
+        "slab_blend": 1.0,
+        "lr_scale": pytest.approx(0.1),
+    }
     # λ = 0: the training draw's slab is N(0, 1), whatever the encoder says.
     model.update_schedules(0.0)
     q = model.posterior(images(3))

@@ -44,7 +44,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .errors import DataError, TrainingError
 from .likelihoods import LIKELIHOODS
-from .models import SparseVAEModel, build_model
+from .models import Schedule, SparseVAEModel, build_model
 from .models.registry import model_class, model_parameters
 from .training.schedules import linear_warmup
 from .training.trainer import (
@@ -263,15 +263,15 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         steps = -(-n // config.batch_size)
         warmup_steps = round(config.kl_warmup_epochs * steps)
         order = torch.randperm(n, device=device)
-        schedule: dict[str, float] = {}
+        schedule = Schedule()
         sums, used, skipped = None, 0, 0
         for b in range(steps):
             index = order[b * config.batch_size : (b + 1) * config.batch_size]
             progress = min((self.n_iter_ + b / steps) / max(self.max_iter - 1, 1), 1.0)
             schedule = model.update_schedules(progress)
-            if "lr_scale" in schedule:
+            if schedule.lr_scale is not None:
                 for group in optimizer.param_groups:
-                    group["lr"] = config.lr * schedule["lr_scale"]
+                    group["lr"] = config.lr * schedule.lr_scale
             out = model.loss(x[index], None, linear_warmup(self.n_steps_, warmup_steps))
             optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
@@ -309,7 +309,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         record.update(
             {f"train/{k}": v for k, v in zip(out.terms, (sums / used).tolist(), strict=True)}
         )
-        record.update(schedule)
+        record.update(schedule.record())
         self.history_.append(record)
 
     # -- using the fitted model ------------------------------------------------------------------
@@ -346,7 +346,7 @@ class SparseVAETransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Ba
         with _private_rng(self._seed), torch.no_grad():
             for start in range(0, len(x), 1000):
                 xb = x[start : start + 1000].to(model.device).reshape(-1, *model.input_shape)
-                if getattr(model, "elbo", None) is not None:
+                if model.is_variational:
                     total += float(model.elbo(xb).sum())
                 else:
                     total -= float(model.loss(xb).loss) * len(xb)

@@ -175,13 +175,14 @@ def write_figures(
         title="originals (odd rows) and reconstructions",
     )
     written.append("reconstructions.png")
-    sample = getattr(model, "sample", None)
-    if model.is_variational and sample is not None:
+    if model.is_variational:
         torch.manual_seed(seed)
         sample_y = (
             torch.arange(64, device=device) % model.num_classes if model.num_classes else None
         )
-        save_image_grid(sample(64, sample_y).cpu(), paths["samples.png"], title="prior samples")
+        save_image_grid(
+            model.sample(64, sample_y).cpu(), paths["samples.png"], title="prior samples"
+        )
         written.append("samples.png")
     save_latent_traversals(
         model, x[:1000], paths["traversals.png"], None if labels is None else labels[:1000]

@@ -24,29 +24,9 @@ from .common import (
     run_dataset,
 )
 from .evaluate import format_table
+from .model_flags import model_flags
 
 DEFAULT_EPOCHS = 10
-
-# CLI flag (argparse dest) → model keyword.  A flag is passed only when given, and only to models
-# that take the keyword; giving it to another model is an error rather than silently ignored.
-MODEL_FLAGS = {
-    "latent_dim": "latent_dim",
-    "hidden": "hidden",
-    "arch": "arch",
-    "likelihood": "likelihood",
-    "sigma": "likelihood_sigma",
-    "alpha": "alpha",
-    "beta": "beta",
-    "prior_scale": "prior_scale",
-    "l1": "l1",
-    "noise": "noise",
-    "noise_level": "noise_level",
-    "code_activation": "code_activation",
-    "c_start": "sharpness_start",
-    "c_end": "sharpness_end",
-    "c_schedule": "sharpness_schedule",
-    "code_threshold": "code_threshold",
-}
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -75,26 +55,8 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
 
     m = p.add_argument_group("model")
-    m.add_argument("--latent-dim", type=int, help="latent dimension J")
-    m.add_argument("--hidden", type=int, nargs="+", help="hidden layer sizes, e.g. 400 or 512 256")
-    m.add_argument("--arch", choices=("mlp", "conv"), help="network architecture (default mlp)")
-    m.add_argument("--likelihood", choices=("bernoulli", "gaussian", "gaussian-learned"))
-    m.add_argument("--sigma", type=float, help="fixed Gaussian likelihood standard deviation")
-    m.add_argument("--alpha", type=float, help="VSC prior spike probability α in (0, 1)")
-    m.add_argument("--beta", type=float, help="KL weight β (beta-vae)")
-    m.add_argument("--prior-scale", type=float, help="Laplace prior scale b (laplace-vae)")
-    m.add_argument("--l1", type=float, help="L1 weight on the code (sparse-ae)")
-    m.add_argument("--noise", choices=("gaussian", "masking"), help="input corruption (dae)")
-    m.add_argument("--noise-level", type=float, help="noise std or masked fraction (dae)")
-    m.add_argument(
-        "--code-activation", choices=("linear", "relu"), help="autoencoder code activation"
-    )
-    m.add_argument("--c-start", type=float, help="VSC sharpness c at the start (default 50)")
-    m.add_argument("--c-end", type=float, help="VSC sharpness c at the end (default 200)")
-    m.add_argument("--c-schedule", choices=("linear", "constant"), help="VSC sharpness schedule")
-    m.add_argument(
-        "--code-threshold", type=float, help="VSC: γ below this gives a zero code element"
-    )
+    for flag in model_flags().values():
+        m.add_argument(flag.flag, dest=flag.dest, help=flag.help, **flag.argparse_kwargs())
     m.add_argument(
         "--option",
         action="append",
@@ -141,32 +103,21 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
 def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
     accepted = model_parameters(model_class(kind))
     kwargs: dict[str, Any] = {}
-    for dest, keyword in MODEL_FLAGS.items():
-        value = getattr(args, dest)
+    for flag in model_flags().values():
+        value = vars(args)[flag.dest]
         if value is None:
             continue
-        if keyword not in accepted:
-            flag = "--" + dest.replace("_", "-")
-            raise ConfigError(f"{flag} does not apply to model {kind!r}")
-        kwargs[keyword] = value
+        if flag.name not in accepted:
+            raise ConfigError(f"{flag.flag} does not apply to model {kind!r}")
+        kwargs[flag.name] = value
     for text in args.option:
         key, value = parse_option(text)
         if key not in accepted:
             raise ConfigError(
                 f"model {kind!r} has no option {key!r}; it takes: {', '.join(sorted(accepted))}"
             )
-        kwargs[key] = check_option_type(key, value, accepted[key])
+        kwargs[key] = value  # the model's config checks its type
     return kwargs
-
-
-def check_option_type(key: str, value: Any, default: Any) -> Any:
-    """Refuse a value of the wrong kind for a numeric or boolean option, naming the option."""
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise ConfigError(f"--option {key}: expected true or false, got {value!r}")
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if isinstance(default, int | float) and not isinstance(default, bool) and not number:
-        raise ConfigError(f"--option {key}: expected a number, got {value!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -136,9 +136,7 @@ def evaluate_model(
     result.update(active_element_distribution(codes))
     means = posterior_means(model, x, y, batch_size) if model.is_variational else codes
     result["active_units"] = active_units(means)
-    extra = getattr(model, "extra_metrics", None)
-    if extra is not None:  # model-specific metrics (e.g. LLGAE's pixel error) join the usual ones
-        result.update(extra(x, y))
+    result.update(model.extra_metrics(x, y))  # model-specific metrics join the usual ones
     result["latent_dim"] = model.latent_dim
     result["n_examples"] = n
     return result

@@ -1,12 +1,14 @@
 """Model classes; importing this package registers every model kind."""
 
 from .autoencoders import Autoencoder, DenoisingAutoencoder, SparseAutoencoder
-from .base import LossOutput, SparseVAEModel
+from .base import LossOutput, Schedule, SparseVAEModel
 from .baselines import PCA, MixturePCA
+from .config import ModelConfig
 from .llgae import LGAE, LLGAE
 from .registry import MODELS, build_model, model_class, register_model
 from .tcvae import BetaTCVAE
-from .vae import CVAE, VAE, VSC, BetaVAE, CauchyVAE, LaplaceVAE, VariationalAutoencoder
+from .vae import CVAE, VAE, BetaVAE, CauchyVAE, LaplaceVAE, VariationalAutoencoder
+from .vsc import VSC
 from .vsc_uai import VSCUAI
 
 __all__ = [
@@ -26,6 +28,8 @@ __all__ = [
     "LaplaceVAE",
     "LossOutput",
     "MixturePCA",
+    "ModelConfig",
+    "Schedule",
     "SparseAutoencoder",
     "SparseVAEModel",
     "VariationalAutoencoder",

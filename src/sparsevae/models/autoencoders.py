@@ -6,25 +6,26 @@ log-likelihood of the input under the decoder's output (plus the L1 penalty for 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
 from ..likelihoods import build_likelihood
 from ..networks import build_decoder, build_encoder
-from .base import (
-    LossOutput,
-    SparseVAEModel,
-    check_hidden,
-    check_positive_int,
-    check_shape,
-    init_args,
-)
+from .base import LossOutput, SparseVAEModel
+from .config import NetworkConfig, latent_dim_option, option, require
 from .registry import register_model
 
 CODE_ACTIVATIONS = ("linear", "relu")
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderConfig(NetworkConfig):
+    latent_dim: int = latent_dim_option(32)
+    code_activation: str = option(
+        "linear", "autoencoder code activation", flag="--code-activation", choices=CODE_ACTIVATIONS
+    )
 
 
 @register_model
@@ -33,37 +34,22 @@ class Autoencoder(SparseVAEModel):
     zeros (the usual choice for sparse codes)."""
 
     kind = "ae"
+    config_class = AutoencoderConfig
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (1, 28, 28),
-        latent_dim: int = 32,
-        hidden: int | Sequence[int] = (400,),
-        arch: str = "mlp",
-        likelihood: str = "bernoulli",
-        likelihood_sigma: float = 1.0,
-        code_activation: str = "linear",
-    ) -> None:
-        super().__init__()
-        self.input_shape = check_shape(input_shape)
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
-        hidden = check_hidden(hidden)
-        if code_activation not in CODE_ACTIVATIONS:
-            raise ConfigError(
-                f"code_activation must be one of {', '.join(CODE_ACTIVATIONS)}, got {code_activation!r}"
-            )
-        self.likelihood = build_likelihood(likelihood, likelihood_sigma)
-        self.encoder = build_encoder(arch, self.input_shape, hidden)
+    def __init__(self, config: AutoencoderConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        self.latent_dim = c.latent_dim
+        self.likelihood = build_likelihood(c.likelihood, c.likelihood_sigma)
+        self.encoder = build_encoder(c.arch, self.input_shape, c.hidden)
         self.to_code = nn.Linear(self.encoder.out_features, self.latent_dim)
-        self.code_activation = code_activation
         self.decoder = build_decoder(
-            arch, self.latent_dim, self.input_shape, hidden, self.likelihood.params_per_pixel
+            c.arch, self.latent_dim, self.input_shape, c.hidden, self.likelihood.params_per_pixel
         )
-        self.config = init_args(locals())
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         code = self.to_code(self.encoder(x))
-        return torch.relu(code) if self.code_activation == "relu" else code
+        return torch.relu(code) if self.config.code_activation == "relu" else code
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.likelihood.mean(self.decoder(z))
@@ -84,6 +70,23 @@ class Autoencoder(SparseVAEModel):
         return LossOutput(loss, {"loss": loss, "recon": recon, **penalties})
 
 
+NOISES = ("gaussian", "masking")
+
+
+@dataclasses.dataclass(frozen=True)
+class DenoisingConfig(AutoencoderConfig):
+    noise: str = option("gaussian", "input corruption (dae)", flag="--noise", choices=NOISES)
+    noise_level: float = option(0.3, "noise std or masked fraction (dae)", flag="--noise-level")
+
+    def check(self) -> None:
+        super().check()
+        too_high = self.noise == "masking" and self.noise_level >= 1
+        require(
+            self.noise_level >= 0 and not too_high,
+            f"noise_level out of range for {self.noise} noise: {self.noise_level}",
+        )
+
+
 @register_model
 class DenoisingAutoencoder(Autoencoder):
     """Denoising autoencoder (Vincent et al. 2008): the encoder sees a corrupted input, the loss
@@ -91,20 +94,25 @@ class DenoisingAutoencoder(Autoencoder):
     ``noise="masking"`` sets a fraction ``noise_level`` of pixels to 0."""
 
     kind = "dae"
-
-    def __init__(self, *args, noise: str = "gaussian", noise_level: float = 0.3, **kwargs) -> None:
-        if noise not in ("gaussian", "masking"):
-            raise ConfigError(f"noise must be 'gaussian' or 'masking', got {noise!r}")
-        if not noise_level >= 0 or (noise == "masking" and noise_level >= 1):
-            raise ConfigError(f"noise_level out of range for {noise} noise: {noise_level}")
-        super().__init__(*args, **kwargs)
-        self.config.update(noise=noise, noise_level=float(noise_level))
-        self.noise, self.noise_level = noise, float(noise_level)
+    config_class = DenoisingConfig
 
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
-        if self.noise == "gaussian":
-            return (x + self.noise_level * torch.randn_like(x)).clamp(0.0, 1.0)
-        return x * (torch.rand_like(x) >= self.noise_level)
+        level = self.config.noise_level
+        if self.config.noise == "gaussian":
+            return (x + level * torch.randn_like(x)).clamp(0.0, 1.0)
+        return x * (torch.rand_like(x) >= level)
+
+
+@dataclasses.dataclass(frozen=True)
+class SparseAEConfig(AutoencoderConfig):
+    code_activation: str = option(
+        "relu", "autoencoder code activation", flag="--code-activation", choices=CODE_ACTIVATIONS
+    )
+    l1: float = option(1.0, "weight of the L1 penalty on the code (sparse-ae)", flag="--l1")
+
+    def check(self) -> None:
+        super().check()
+        require(self.l1 >= 0, f"l1 must be >= 0, got {self.l1}")
 
 
 @register_model
@@ -113,13 +121,7 @@ class SparseAutoencoder(Autoencoder):
     elements are exactly zero."""
 
     kind = "sparse-ae"
-
-    def __init__(self, *args, l1: float = 1.0, code_activation: str = "relu", **kwargs) -> None:
-        if not l1 >= 0:
-            raise ConfigError(f"l1 must be >= 0, got {l1}")
-        super().__init__(*args, code_activation=code_activation, **kwargs)
-        self.config["l1"] = float(l1)
-        self.l1 = float(l1)
+    config_class = SparseAEConfig
 
     def penalty(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"l1": self.l1 * code.abs().sum(1).mean()}
+        return {"l1": self.config.l1 * code.abs().sum(1).mean()}

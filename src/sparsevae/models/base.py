@@ -1,10 +1,24 @@
-"""What every sparsevae model has: a recorded config, a loss with named terms, encode/decode/sample."""
+"""The model protocol: what every sparsevae model has and what the trainer, evaluation and the
+scikit-learn estimators may call.
+
+Every hook is declared here with its default, so callers never probe a model with ``getattr``:
+
+===========================  =================================================================
+``loss(x, y, kl_weight)``    the objective and its named terms (:class:`LossOutput`)
+``encode`` / ``decode``      the downstream code and the expected image of a code
+``update_schedules(p)``      schedule-driven values at training progress p (:class:`Schedule`)
+``initialise_from_data(x)``  data-dependent start of a fresh run (default: nothing)
+``fit_closed_form(x)``       models with ``fits_in_closed_form = True`` are fitted by it instead
+                             of gradient steps
+``extra_metrics(x, y)``      model-specific numbers that join ``evaluate_model`` (default: none)
+``posterior`` / ``prior`` /  variational models only (``is_variational = True``); the others
+``elbo`` / ``sample``        raise :class:`ConfigError`
+===========================  =================================================================
+"""
 
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -12,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .config import ModelConfig
 
 
 @dataclass
@@ -23,56 +38,53 @@ class LossOutput:
     terms: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
-def init_args(frame_locals: dict[str, Any]) -> dict[str, Any]:
-    """The keyword arguments of an ``__init__`` call, JSON-friendly, for ``model.config``."""
-    config = {}
-    for key, value in frame_locals.items():
-        if key in ("self", "__class__") or key.startswith("_"):
-            continue
-        if isinstance(value, tuple):
-            value = list(value)
-        config[key] = value
-    return config
+@dataclass
+class Schedule:
+    """What a model's schedules set at one point of training.
 
+    ``values`` are logged with every epoch (e.g. VSC's sharpness c); ``lr_scale``, when set,
+    multiplies the optimiser's base learning rate (and is logged too).
+    """
 
-def check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
-    shape = tuple(int(s) for s in input_shape)
-    if not shape or any(s <= 0 for s in shape):
-        raise ConfigError(
-            f"input_shape must be positive sizes such as (1, 28, 28), got {input_shape!r}"
-        )
-    return shape
+    values: dict[str, float] = field(default_factory=dict)
+    lr_scale: float | None = None
 
-
-def check_hidden(hidden: int | Sequence[int]) -> tuple[int, ...]:
-    sizes = (hidden,) if isinstance(hidden, numbers.Integral) else hidden
-    if isinstance(sizes, str | bytes) or not isinstance(sizes, Sequence):
-        raise ConfigError(f"hidden layer sizes must be positive integers, got {hidden!r}")
-    return tuple(check_positive_int("a hidden layer size", h) for h in sizes)
-
-
-def check_positive_int(name: str, value: int) -> int:
-    number = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not (number and math.isfinite(value) and value == int(value) and value > 0):
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    def record(self) -> dict[str, float]:
+        """The values as logged in ``metrics.jsonl``."""
+        if self.lr_scale is None:
+            return dict(self.values)
+        return {**self.values, "lr_scale": self.lr_scale}
 
 
 class SparseVAEModel(nn.Module):
-    """Base class.  Subclasses set ``kind`` (their registry name) and ``self.config`` (the keyword
-    arguments that rebuild them), and implement ``loss``, ``encode`` and ``decode``."""
+    """Base class.  A subclass sets ``kind`` (its registry name) and ``config_class`` (its options),
+    and implements ``loss``, ``encode`` and ``decode``.
+
+    Build it from keyword options (``VSC(latent_dim=200, alpha=0.01)``) or from a config object
+    (``VSC(VSCConfig(alpha=0.01))``); ``model.config`` is the validated config.
+    """
 
     kind: ClassVar[str] = ""
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
     #: True for models with a prior (ELBO, importance sampling, prior samples are defined).
     is_variational: ClassVar[bool] = False
+    #: True for models fitted by ``fit_closed_form`` rather than by gradient steps.
+    fits_in_closed_form: ClassVar[bool] = False
 
     input_shape: tuple[int, ...]
     latent_dim: int
     num_classes: int = 0
 
-    def __init__(self) -> None:
+    def __init__(self, config: ModelConfig | None = None, /, **options: Any) -> None:
         super().__init__()
-        self.config: dict[str, Any] = {}
+        if config is None:
+            config = self.config_class.from_options(self.kind, options)
+        elif options or not isinstance(config, self.config_class):
+            raise ConfigError(
+                f"{type(self).__name__} takes a {self.config_class.__name__} or keyword options"
+            )
+        self.config = config
+        self.input_shape = config.input_shape
 
     @property
     def input_size(self) -> int:
@@ -82,9 +94,11 @@ class SparseVAEModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    # -- what every model implements ----------------------------------------------------------------
     def loss(
         self, x: torch.Tensor, y: torch.Tensor | None = None, kl_weight: float = 1.0
     ) -> LossOutput:
+        """The training objective on a batch and its named terms (nats per example)."""
         raise NotImplementedError
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -99,10 +113,43 @@ class SparseVAEModel(nn.Module):
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.decode(self.encode(x, y), y)
 
-    def update_schedules(self, progress: float) -> dict[str, float]:
-        """Set schedule-driven values for training progress in [0, 1]; return them for logging."""
+    # -- hooks with defaults ----------------------------------------------------------------------
+    def update_schedules(self, progress: float) -> Schedule:
+        """Set schedule-driven values for training progress in [0, 1]; return them."""
+        return Schedule()
+
+    def initialise_from_data(self, x: torch.Tensor) -> None:
+        """Called once by the trainer before the first step of a fresh run (not on resume)."""
+
+    def fit_closed_form(self, x: torch.Tensor) -> None:
+        """Fit the model to ``x`` in closed form (only where ``fits_in_closed_form``)."""
+        raise ConfigError(f"model {self.kind!r} is trained by gradient steps, not in closed form")
+
+    def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
+        """Model-specific test metrics that join ``evaluate_model``'s (default: none)."""
         return {}
 
+    # -- variational models (``is_variational``) override these ----------------------------------
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None):
+        """q(z | x) as a ``torch.distributions`` object."""
+        raise self._no_prior("a posterior")
+
+    def prior(self):
+        """p(z) as a ``torch.distributions`` object."""
+        raise self._no_prior("a prior")
+
+    def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Single-sample ELBO per example (nats)."""
+        raise self._no_prior("an ELBO")
+
+    def sample(self, n: int, y: torch.Tensor | None = None) -> torch.Tensor:
+        """``n`` images decoded from prior draws."""
+        raise self._no_prior("prior samples")
+
+    def _no_prior(self, what: str) -> ConfigError:
+        return ConfigError(f"model {self.kind!r} has no prior, so it has no {what}")
+
+    # -- shared helpers -------------------------------------------------------------------------
     def one_hot(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
         """Labels as one-hot rows for conditional models; None for unconditional ones."""
         if not self.num_classes:

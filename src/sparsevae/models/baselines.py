@@ -16,7 +16,7 @@ like any other model.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError
-from .base import LossOutput, SparseVAEModel, check_positive_int, check_shape, init_args
+from .base import LossOutput, SparseVAEModel
+from .blocks import gather_blocks, scatter_blocks
+from .config import ModelConfig, latent_dim_option, option, require
 from .registry import register_model
 
 
@@ -35,6 +37,8 @@ def _frozen(*shape: int) -> nn.Parameter:
 
 class ClosedFormModel(SparseVAEModel):
     """Shared parts: the fitted flag, the squared-error loss and the note's pixel metric."""
+
+    fits_in_closed_form = True
 
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape(len(x), -1).to(torch.get_default_dtype())
@@ -74,17 +78,27 @@ class ClosedFormModel(SparseVAEModel):
         return {"pixel_error": model_pixel_error(self, x)}
 
 
+@dataclasses.dataclass(frozen=True)
+class PCAConfig(ModelConfig):
+    latent_dim: int = latent_dim_option(20)
+
+    def check(self) -> None:
+        super().check()
+        require(
+            self.latent_dim > 0, f"latent_dim must be a positive integer, got {self.latent_dim}"
+        )
+
+
 @register_model
 class PCA(ClosedFormModel):
     """Principal component analysis with ``latent_dim`` components (scikit-learn)."""
 
     kind = "pca"
+    config_class = PCAConfig
 
-    def __init__(self, input_shape: Sequence[int] = (1, 28, 28), latent_dim: int = 20) -> None:
-        config = init_args(locals())
-        super().__init__()
-        self.input_shape = check_shape(input_shape)
-        self.latent_dim = check_positive_int("latent_dim", latent_dim)
+    def __init__(self, config: PCAConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        self.latent_dim = self.config.latent_dim
         if self.latent_dim > self.input_size:
             raise ConfigError(
                 f"pca: latent_dim {self.latent_dim} exceeds the {self.input_size} input values"
@@ -92,7 +106,6 @@ class PCA(ClosedFormModel):
         self.mean = _frozen(self.input_size)
         self.directions = _frozen(self.input_size, self.latent_dim)  # orthonormal columns
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
-        self.config = config
 
     @torch.no_grad()
     def fit_closed_form(self, x: torch.Tensor) -> None:
@@ -120,28 +133,38 @@ class PCA(ClosedFormModel):
         return (self.mean + z @ self.directions.T).reshape(len(z), *self.input_shape)
 
 
+@dataclasses.dataclass(frozen=True)
+class MixturePCAConfig(ModelConfig):
+    components: int = option(11, "number K of subspaces")
+    component_dim: int = option(20, "dimension E of each subspace")
+    iterations: int = option(20, "alternating steps at most")
+    seed: int = option(0, "seed of the k-means start")
+
+    def check(self) -> None:
+        super().check()
+        require(
+            min(self.components, self.component_dim, self.iterations) > 0,
+            "components, component_dim and iterations must be positive integers",
+        )
+
+
 @register_model
 class MixturePCA(ClosedFormModel):
     """K affine subspaces of dimension E (K-subspaces), fitted by alternating minimisation from a
     k-means start.  The code is sparse like LLGAE's: K·E numbers, the winner's E non-zero."""
 
     kind = "mixture-pca"
+    config_class = MixturePCAConfig
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (1, 28, 28),
-        components: int = 11,
-        component_dim: int = 20,
-        iterations: int = 20,
-        seed: int = 0,
-    ) -> None:
-        config = init_args(locals())
-        super().__init__()
-        self.input_shape = check_shape(input_shape)
-        self.components = check_positive_int("components", components)
-        self.component_dim = check_positive_int("component_dim", component_dim)
-        self.iterations = check_positive_int("iterations", iterations)
-        self.seed = int(seed)
+    def __init__(self, config: MixturePCAConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        self.components, self.component_dim, self.iterations = (
+            c.components,
+            c.component_dim,
+            c.iterations,
+        )
+        self.seed = c.seed
         if self.component_dim > self.input_size:
             raise ConfigError(
                 f"mixture-pca: component_dim {self.component_dim} exceeds the {self.input_size} "
@@ -153,7 +176,6 @@ class MixturePCA(ClosedFormModel):
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         #: Total squared residual per example after each alternating step (filled by fitting).
         self.fit_history: list[float] = []
-        self.config = config
 
     # -- fitting -----------------------------------------------------------------------------------
     def _residuals(self, flat: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
@@ -224,25 +246,10 @@ class MixturePCA(ClosedFormModel):
         self._check_fitted()
         flat = self._flat(x)
         winner = self._residuals(flat).argmin(1)
-        rows = torch.arange(len(flat), device=flat.device)
         code = torch.einsum("nd,nde->ne", flat - self.means[winner], self.bases[winner])
-        sparse = code.new_zeros(len(flat), self.components, self.component_dim)
-        sparse[rows, winner] = code
-        return sparse.reshape(len(flat), self.latent_dim)
+        return scatter_blocks(winner, code, self.components)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ConfigError(
-                f"mixture-pca codes must have shape (N, {self.latent_dim}), got {tuple(z.shape)}"
-            )
-        blocks = z.reshape(len(z), self.components, self.component_dim)
-        nonzero = (blocks != 0).any(-1)
-        if self.components > 1 and bool((nonzero.sum(1) != 1).any()):
-            raise ConfigError(
-                "mixture-pca codes need their non-zeros in exactly one block of "
-                f"{self.component_dim} numbers (the component); some rows have none or several"
-            )
-        winner = nonzero.float().argmax(1)
-        code = blocks[torch.arange(len(z), device=z.device), winner]
+        winner, code = gather_blocks(z, self.components, self.component_dim, self.kind)
         flat = self.means[winner] + torch.einsum("nde,ne->nd", self.bases[winner], code)
         return flat.reshape(len(z), *self.input_shape)

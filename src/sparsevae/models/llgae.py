@@ -21,20 +21,54 @@ every other block is zero.  ``decode`` finds the non-zero block and inverts it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .base import LossOutput, SparseVAEModel, check_positive_int, check_shape, init_args
+from .base import LossOutput, SparseVAEModel
+from .baselines import MixturePCA
+from .blocks import gather_blocks, scatter_blocks
+from .config import ModelConfig, option, require
 from .registry import register_model
 
 CODE_SOLVERS = ("iterative", "lstsq")
 INITS = ("random", "mixture-pca")
 # A tiny ridge added to λ for the closed-form solve, so that λ = 0 stays well posed.
 LSTSQ_JITTER = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class LGAEConfig(ModelConfig):
+    """Options of the linear generative autoencoder (one component)."""
+
+    component_dim: int = option(20, "dimension E of each component's subspace")
+    step_size: float = option(0.01, "step size β of the code iteration")
+    steps: int = option(5, "number T of unrolled code steps")
+    code_l2: float = option(1.0, "weight λ of the L2 prior on the code")
+    code_solver: str = option("iterative", "T steps, or their limit (lstsq)", choices=CODE_SOLVERS)
+    init: str = option("random", "start: random bases, or a mixture of PCAs", choices=INITS)
+    components: ClassVar[int] = 1
+    init_iterations: ClassVar[int] = 20
+
+    def check(self) -> None:
+        super().check()
+        require(self.component_dim > 0, "component_dim must be a positive integer")
+        require(self.steps > 0, "steps must be a positive integer")
+        require(
+            self.step_size > 0, f"step_size (β) must be a positive number, got {self.step_size!r}"
+        )
+        require(self.code_l2 >= 0, f"code_l2 (λ) must be a number >= 0, got {self.code_l2!r}")
+        require(self.components > 0, "components must be a positive integer")
+        require(self.init_iterations > 0, "init_iterations must be a positive integer")
+
+
+@dataclasses.dataclass(frozen=True)
+class LLGAEConfig(LGAEConfig):
+    components: int = option(11, "number K of local linear components")
+    init_iterations: int = option(20, "alternating steps of the mixture-of-PCAs start")
 
 
 @register_model
@@ -47,42 +81,13 @@ class LLGAE(SparseVAEModel):
     """
 
     kind = "llgae"
+    config_class = LLGAEConfig
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (1, 28, 28),
-        components: int = 11,
-        component_dim: int = 20,
-        step_size: float = 0.01,
-        steps: int = 5,
-        code_l2: float = 1.0,
-        code_solver: str = "iterative",
-        init: str = "random",
-        init_iterations: int = 20,
-    ) -> None:
-        config = init_args(locals())  # before any other local exists
-        super().__init__()
-        self.input_shape = check_shape(input_shape)
-        self.components = check_positive_int("components", components)
-        self.component_dim = check_positive_int("component_dim", component_dim)
-        self.steps = check_positive_int("steps", steps)
-        if not (math.isfinite(step_size) and step_size > 0):
-            raise ConfigError(f"step_size (β) must be a positive number, got {step_size!r}")
-        if not (math.isfinite(code_l2) and code_l2 >= 0):
-            raise ConfigError(f"code_l2 (λ) must be a number >= 0, got {code_l2!r}")
-        if code_solver not in CODE_SOLVERS:
-            raise ConfigError(
-                f"code_solver must be one of {', '.join(CODE_SOLVERS)}, got {code_solver!r}"
-            )
-        if init not in INITS:
-            raise ConfigError(f"init must be one of {', '.join(INITS)}, got {init!r}")
-        self.init = init
-        self.init_iterations = check_positive_int("init_iterations", init_iterations)
-        self.step_size, self.code_l2, self.code_solver = (
-            float(step_size),
-            float(code_l2),
-            code_solver,
-        )
+    def __init__(self, config: LGAEConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        self.components, self.component_dim = c.components, c.component_dim
+        self.step_size, self.code_l2, self.steps = c.step_size, c.code_l2, c.steps
         self.latent_dim = self.components * self.component_dim
         size = self.input_size
         # Scale W so that β·‖W_k‖² ≈ 0.5: the T gradient steps then move b by a useful amount from
@@ -93,7 +98,6 @@ class LLGAE(SparseVAEModel):
         # Means start at K training examples (set on the first training batch), like k-means
         # seeding, so that every component wins some examples; a saved model keeps the flag.
         self.register_buffer("seeded", torch.zeros((), dtype=torch.bool))
-        self.config = config
 
     # -- the code ----------------------------------------------------------------------------------
     def _flat(self, x: torch.Tensor) -> torch.Tensor:
@@ -112,15 +116,13 @@ class LLGAE(SparseVAEModel):
         """Called by the trainer once before a fresh run.  ``init="mixture-pca"`` starts from the
         closed-form K-subspaces fit (the ``mixture-pca`` model) instead of random bases: training
         through the unrolled steps then refines a good local optimum rather than finding one."""
-        if self.init != "mixture-pca":
+        if self.config.init != "mixture-pca":
             return
-        from .baselines import MixturePCA
-
         start = MixturePCA(
-            self.input_shape,
+            input_shape=self.input_shape,
             components=self.components,
             component_dim=self.component_dim,
-            iterations=self.init_iterations,
+            iterations=self.config.init_iterations,
             seed=int(torch.randint(0, 2**31 - 1, ()).item()),  # follows the run's seed
         ).to(self.device)
         start.fit_closed_form(x)
@@ -138,7 +140,7 @@ class LLGAE(SparseVAEModel):
         corr = torch.einsum("nd,kde->nke", flat, self.bases) - torch.einsum(
             "kd,kde->ke", self.means, self.bases
         )
-        if self.code_solver == "lstsq":
+        if self.config.code_solver == "lstsq":
             eye = torch.eye(self.component_dim, device=flat.device, dtype=flat.dtype)
             ridge = gram + (self.code_l2 + LSTSQ_JITTER) * eye
             codes = torch.linalg.solve(ridge.unsqueeze(0), corr.unsqueeze(-1)).squeeze(-1)
@@ -181,28 +183,12 @@ class LLGAE(SparseVAEModel):
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Sparse codes ``(N, K·E)``: block k* holds b_{k*}, the other K − 1 blocks are zero."""
         winner, code = self._winner(self._flat(x))
-        sparse = code.new_zeros(len(code), self.components, self.component_dim)
-        sparse[torch.arange(len(code), device=code.device), winner] = code
-        return sparse.reshape(len(code), self.latent_dim)
+        return scatter_blocks(winner, code, self.components)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images for sparse codes: each row must have its non-zeros in one component's block."""
-        if z.ndim != 2 or z.shape[1] != self.latent_dim:
-            raise ConfigError(
-                f"{self.kind} codes must have shape (N, {self.latent_dim}) (K·E = "
-                f"{self.components}·{self.component_dim}), got {tuple(z.shape)}"
-            )
-        blocks = z.to(self.means.dtype).reshape(len(z), self.components, self.component_dim)
-        nonzero = (blocks != 0).any(-1)  # (N, K)
-        if self.components > 1 and bool((nonzero.sum(1) != 1).any()):
-            raise ConfigError(
-                f"{self.kind} codes need their non-zeros in exactly one block of "
-                f"{self.component_dim} numbers (the component); some rows have none or several"
-            )
-        winner = (
-            nonzero.float().argmax(1) if self.components > 1 else torch.zeros_like(z[:, 0]).long()
-        )
-        code = blocks[torch.arange(len(z), device=z.device), winner]
+        z = z.to(self.means.dtype)
+        winner, code = gather_blocks(z, self.components, self.component_dim, self.kind)
         return self._reconstruct_flat(winner, code).reshape(len(z), *self.input_shape)
 
     def assign(self, x: torch.Tensor) -> torch.Tensor:
@@ -226,8 +212,8 @@ class LLGAE(SparseVAEModel):
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, K={self.components}, E={self.component_dim}, "
-            f"β={self.step_size}, T={self.steps}, λ={self.code_l2}, solver={self.code_solver!r}, "
-            f"init={self.init!r}"
+            f"β={self.step_size}, T={self.steps}, λ={self.code_l2}, solver={self.config.code_solver!r}, "
+            f"init={self.config.init!r}"
         )
 
 
@@ -237,26 +223,4 @@ class LGAE(LLGAE):
     subspace found by the same iteration (the gradient-trained counterpart of PCA)."""
 
     kind = "lgae"
-
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (1, 28, 28),
-        component_dim: int = 20,
-        step_size: float = 0.01,
-        steps: int = 5,
-        code_l2: float = 1.0,
-        code_solver: str = "iterative",
-        init: str = "random",
-    ) -> None:
-        config = init_args(locals())
-        super().__init__(
-            input_shape=input_shape,
-            components=1,
-            component_dim=component_dim,
-            step_size=step_size,
-            steps=steps,
-            code_l2=code_l2,
-            code_solver=code_solver,
-            init=init,
-        )
-        self.config = config
+    config_class = LGAEConfig

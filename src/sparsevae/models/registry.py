@@ -30,23 +30,9 @@ def model_class(kind: str) -> type[SparseVAEModel]:
 
 def build_model(kind: str, **config: Any) -> SparseVAEModel:
     """Build a model by registry name from its keyword config (as stored in ``config.json``)."""
-    cls = model_class(kind)
-    try:
-        return cls(**config)
-    except (TypeError, ValueError) as exc:  # an unknown keyword, or a value of the wrong kind
-        raise ConfigError(f"invalid configuration for model {kind!r}: {exc}") from None
+    return model_class(kind)(**config)
 
 
 def model_parameters(cls: type[SparseVAEModel]) -> dict[str, Any]:
-    """Keyword parameters a model class accepts (through its bases), with their defaults."""
-    import inspect
-
-    params: dict[str, Any] = {}
-    for klass in reversed(cls.__mro__):
-        init = klass.__dict__.get("__init__")
-        if init is None or klass is object:
-            continue
-        for p in inspect.signature(init).parameters.values():
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                params[p.name] = p.default
-    return params
+    """Keyword options a model class accepts, with their defaults (its config's fields)."""
+    return cls.config_class.defaults()

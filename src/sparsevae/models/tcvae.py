@@ -16,15 +16,16 @@ paper's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import torch
 from torch.distributions import Normal
 
-from ..errors import ConfigError
 from .base import LossOutput
+from .config import option, require
 from .registry import register_model
-from .vae import VariationalAutoencoder
+from .vae import VAEConfig, VariationalAutoencoder
 
 
 def gaussian_log_density(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -53,6 +54,19 @@ def total_correlation_terms(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class BetaTCVAEConfig(VAEConfig):
+    beta: float = option(6.0, "weight β of the total correlation (beta-tcvae)", flag="--beta")
+    dataset_size: int = option(0, "data set size N of the minibatch estimator (0: the batch size)")
+
+    def check(self) -> None:
+        super().check()
+        require(
+            self.dataset_size >= 0,
+            f"dataset_size must be a non-negative integer, got {self.dataset_size!r}",
+        )
+
+
 @register_model
 class BetaTCVAE(VariationalAutoencoder):
     """β-TCVAE: Normal posterior and prior; β (default 6) weights the total correlation only.
@@ -62,13 +76,7 @@ class BetaTCVAE(VariationalAutoencoder):
     """
 
     kind = "beta-tcvae"
-
-    def __init__(self, *args, beta: float = 6.0, dataset_size: int = 0, **kwargs) -> None:
-        if int(dataset_size) != dataset_size or dataset_size < 0:
-            raise ConfigError(f"dataset_size must be a non-negative integer, got {dataset_size!r}")
-        super().__init__(*args, beta=beta, **kwargs)
-        self.config["dataset_size"] = int(dataset_size)
-        self.dataset_size = int(dataset_size)
+    config_class = BetaTCVAEConfig
 
     def loss(
         self, x: torch.Tensor, y: torch.Tensor | None = None, kl_weight: float = 1.0
@@ -77,7 +85,9 @@ class BetaTCVAE(VariationalAutoencoder):
         z = self.draw(q)
         recon = -self.likelihood.log_prob(self.decoder_output(z, y), x).mean()
         kl = self.kl(q, x).mean()
-        parts = {k: v.mean() for k, v in total_correlation_terms(z, q, self.dataset_size).items()}
+        parts = {
+            k: v.mean() for k, v in total_correlation_terms(z, q, self.config.dataset_size).items()
+        }
         penalty = parts["mi"] + self.beta * parts["tc"] + parts["dim_kl"]
         loss = recon + kl_weight * penalty
         return LossOutput(

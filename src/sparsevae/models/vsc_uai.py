@@ -41,8 +41,8 @@ alone; ``mixture_prior_elbo`` gives a proper bound under the equal-weight mixtur
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -50,12 +50,66 @@ from torch import nn
 
 from ..distributions import PROB_EPS, SpikeSlab, bernoulli_kl, normal_kl
 from ..errors import ConfigError
-from .base import LossOutput, check_positive_int, init_args
+from .base import LossOutput, Schedule
+from .config import option, redefault, require
 from .registry import register_model
-from .vae import LOG_VAR_MAX, LOG_VAR_MIN, VSC
+from .vae import LOG_VAR_MAX, LOG_VAR_MIN, split_heads
+from .vsc import VSC, VSCConfig
 
 VARIANTS = ("supplement", "authors")
 SPIKE_LINKS = ("sigmoid", "exp-relu")
+
+
+@dataclasses.dataclass(frozen=True)
+class VSCUAIConfig(VSCConfig):
+    """Defaults of the UAI 2019 supplement (see the class docstring)."""
+
+    latent_dim: int = redefault(VSCConfig, "latent_dim", 60)
+    hidden: tuple[int, ...] = redefault(VSCConfig, "hidden", (3000,))
+    likelihood: str = redefault(VSCConfig, "likelihood", "gaussian-learned")
+    alpha: float = redefault(VSCConfig, "alpha", 0.003)
+    sharpness_start: float = redefault(VSCConfig, "sharpness_start", 100.0)
+    sharpness_end: float = redefault(VSCConfig, "sharpness_end", 100.0)
+    sharpness_schedule: str = redefault(VSCConfig, "sharpness_schedule", "constant")
+    n_pseudo_inputs: int = option(20, "number P of pseudo-inputs of the learned prior")
+    variant: str = option("supplement", "selection and sparsity term", choices=VARIANTS)
+    selection_sharpness: float = option(60.0, "selection constant a (supplement variant)")
+    selection_threshold: float = option(0.5, "selection constant b (supplement variant)")
+    prior_spike_sharpness: float | None = option(
+        None, "ν: sharpen the pseudo-inputs' spike probabilities as S(ν·(γ − 0.5)) (authors)"
+    )
+    warmup_start: float = option(0.375, "fraction of training where the slab warm-up starts")
+    warmup_end: float = option(0.4, "fraction of training where the slab warm-up ends")
+    lr_drop_at: float = option(0.4, "fraction of training after which the learning rate drops")
+    lr_drop_factor: float = option(0.1, "factor of the learning-rate drop")
+    spike_link: str = option("sigmoid", "γ from the encoder's v", choices=SPIKE_LINKS)
+
+    def check(self) -> None:
+        super().check()
+        require(self.num_classes == 0, "vsc-uai is not conditional: num_classes must be 0")
+        require(self.n_pseudo_inputs > 0, "n_pseudo_inputs must be a positive integer")
+        require(
+            0.0 <= self.warmup_start <= self.warmup_end <= 1.0,
+            "spike warm-up needs 0 <= warmup_start <= warmup_end <= 1 (fractions of "
+            f"training), got {self.warmup_start} and {self.warmup_end}",
+        )
+        require(
+            0.0 <= self.lr_drop_at <= 1.0,
+            f"lr_drop_at must be a fraction of training in [0, 1], got {self.lr_drop_at}",
+        )
+        require(
+            self.lr_drop_factor > 0,
+            f"lr_drop_factor must be positive, got {self.lr_drop_factor}",
+        )
+        require(
+            self.selection_sharpness > 0,
+            f"selection_sharpness (a) must be positive, got {self.selection_sharpness}",
+        )
+        spike = self.prior_spike_sharpness
+        require(
+            spike is None or spike > 0,
+            f"prior_spike_sharpness must be positive or unset, got {spike}",
+        )
 
 
 @register_model
@@ -69,109 +123,40 @@ class VSCUAI(VSC):
     """
 
     kind = "vsc-uai"
+    config_class = VSCUAIConfig
 
-    def __init__(
-        self,
-        input_shape: Sequence[int] = (1, 28, 28),
-        latent_dim: int = 60,
-        hidden: int | Sequence[int] = (3000,),
-        arch: str = "mlp",
-        likelihood: str = "gaussian-learned",
-        likelihood_sigma: float = 1.0,
-        beta: float = 1.0,
-        alpha: float = 0.003,
-        sharpness_start: float = 100.0,
-        sharpness_end: float = 100.0,
-        sharpness_schedule: str = "constant",
-        code_threshold: float = 0.5,
-        n_pseudo_inputs: int = 20,
-        variant: str = "supplement",
-        selection_sharpness: float = 60.0,
-        selection_threshold: float = 0.5,
-        prior_spike_sharpness: float | None = None,
-        warmup_start: float = 0.375,
-        warmup_end: float = 0.4,
-        lr_drop_at: float = 0.4,
-        lr_drop_factor: float = 0.1,
-        spike_link: str = "sigmoid",
-    ) -> None:
-        if spike_link not in SPIKE_LINKS:
-            raise ConfigError(
-                f"spike_link must be one of {', '.join(SPIKE_LINKS)}, got {spike_link!r}"
-            )
-        if variant not in VARIANTS:
-            raise ConfigError(f"variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-        if not (0.0 <= warmup_start <= warmup_end <= 1.0):
-            raise ConfigError(
-                "spike warm-up needs 0 <= warmup_start <= warmup_end <= 1 (fractions of "
-                f"training), got {warmup_start} and {warmup_end}"
-            )
-        if not 0.0 <= lr_drop_at <= 1.0:
-            raise ConfigError(
-                f"lr_drop_at must be a fraction of training in [0, 1], got {lr_drop_at}"
-            )
-        if not lr_drop_factor > 0:
-            raise ConfigError(f"lr_drop_factor must be positive, got {lr_drop_factor}")
-        if not selection_sharpness > 0:
-            raise ConfigError(
-                f"selection_sharpness (a) must be positive, got {selection_sharpness}"
-            )
-        if prior_spike_sharpness is not None and not prior_spike_sharpness > 0:
-            raise ConfigError(
-                f"prior_spike_sharpness must be positive or unset, got {prior_spike_sharpness}"
-            )
-        n_pseudo_inputs = check_positive_int("n_pseudo_inputs", n_pseudo_inputs)
-        super().__init__(
-            input_shape=input_shape,
-            latent_dim=latent_dim,
-            hidden=hidden,
-            arch=arch,
-            likelihood=likelihood,
-            likelihood_sigma=likelihood_sigma,
-            beta=beta,
-            alpha=alpha,
-            sharpness_start=sharpness_start,
-            sharpness_end=sharpness_end,
-            sharpness_schedule=sharpness_schedule,
-            code_threshold=code_threshold,
-        )
-        self.config = init_args(locals())
-        self.n_pseudo_inputs = n_pseudo_inputs
-        self.variant = variant
-        self.selection_sharpness = float(selection_sharpness)
-        self.selection_threshold = float(selection_threshold)
-        self.prior_spike_sharpness = prior_spike_sharpness
-        self.warmup_start, self.warmup_end = float(warmup_start), float(warmup_end)
-        self.lr_drop_at, self.lr_drop_factor = float(lr_drop_at), float(lr_drop_factor)
-        self.spike_link = spike_link
+    def __init__(self, config: VSCUAIConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        c = self.config
+        self.n_pseudo_inputs, self.variant = c.n_pseudo_inputs, c.variant
         # Pseudo-inputs live in image space; start them at random grey images in [0, 1].
-        self.pseudo_inputs = nn.Parameter(torch.rand(n_pseudo_inputs, *self.input_shape))
-        self.selector = nn.Linear(self.input_size, n_pseudo_inputs)
+        self.pseudo_inputs = nn.Parameter(torch.rand(c.n_pseudo_inputs, *self.input_shape))
+        self.selector = nn.Linear(self.input_size, c.n_pseudo_inputs)
         # λ: 1 outside training (a loaded model uses its full slab); the schedule sets it while
         # training, starting from 0.
         self.slab_blend = 1.0
 
     # -- schedules -------------------------------------------------------------------------------
-    def update_schedules(self, progress: float) -> dict[str, float]:
-        values = super().update_schedules(progress)
-        if progress < self.warmup_start:
+    def update_schedules(self, progress: float) -> Schedule:
+        schedule = super().update_schedules(progress)
+        c = self.config
+        if progress < c.warmup_start:
             self.slab_blend = 0.0
-        elif progress >= self.warmup_end:
+        elif progress >= c.warmup_end:
             self.slab_blend = 1.0
         else:
-            self.slab_blend = (progress - self.warmup_start) / (self.warmup_end - self.warmup_start)
-        lr_scale = self.lr_drop_factor if progress >= self.lr_drop_at else 1.0
-        values.update({"slab_blend": self.slab_blend, "lr_scale": lr_scale})
-        return values
+            self.slab_blend = (progress - c.warmup_start) / (c.warmup_end - c.warmup_start)
+        schedule.values["slab_blend"] = self.slab_blend
+        schedule.lr_scale = c.lr_drop_factor if progress >= c.lr_drop_at else 1.0
+        return schedule
 
     def make_posterior(self, params: torch.Tensor) -> SpikeSlab:
         """Like ``vsc``, but by default γ = S(v) = exp(−softplus(−v)), the smooth counterpart of the
         paper's exp(−ReLU(−v)): with the ReLU every γ with v > 0 is exactly 1 with zero gradient,
         and prior components stuck at γ = 1 keep γ̄ above α for good (see the module docstring)."""
-        if self.spike_link == "exp-relu":
+        if self.config.spike_link == "exp-relu":
             return super().make_posterior(params)
-        loc, log_var, v = params.chunk(3, dim=-1)
-        scale = torch.exp(0.5 * log_var.clamp(LOG_VAR_MIN, LOG_VAR_MAX))
+        loc, scale, v = split_heads(params, 3)
         return SpikeSlab(
             torch.sigmoid(v), loc, scale, sharpness=self.sharpness, validate_args=False
         )
@@ -180,9 +165,9 @@ class VSCUAI(VSC):
     def prior_components(self) -> SpikeSlab:
         """The P prior components q(z | u_p), batch shape ``(P, J)``."""
         components = self.posterior(self.pseudo_inputs)
-        if self.prior_spike_sharpness is not None:
+        if self.config.prior_spike_sharpness is not None:
             # The authors sharpen the components' spike probabilities: S(ν·(γ_p − 0.5)).
-            probs = torch.sigmoid(self.prior_spike_sharpness * (components.probs - 0.5))
+            probs = torch.sigmoid(self.config.prior_spike_sharpness * (components.probs - 0.5))
             components = SpikeSlab(
                 probs, components.loc, components.scale, self.sharpness, validate_args=False
             )
@@ -196,7 +181,10 @@ class VSCUAI(VSC):
             w = w / (w.sum(1, keepdim=True) + PROB_EPS)
             # S(a·(w − b)), renormalised: a softmax of its logarithm, finite for any w.
             return torch.softmax(
-                F.logsigmoid(self.selection_sharpness * (w - self.selection_threshold)), dim=1
+                F.logsigmoid(
+                    self.config.selection_sharpness * (w - self.config.selection_threshold)
+                ),
+                dim=1,
             )
         s = torch.sigmoid(pre)
         s = s / s.norm(dim=1, keepdim=True)

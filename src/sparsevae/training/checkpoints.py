@@ -107,7 +107,7 @@ def run_config(
     return {
         "format_version": FORMAT_VERSION,
         "sparsevae_version": __version__,
-        "model": {"kind": model.kind, "config": model.config},
+        "model": {"kind": model.kind, "config": model.config.to_dict()},
         "data": data or {},
         "training": training or {},
     }

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..data.base import validate_images
 from ..errors import ConfigError, DataError, RunDirectoryError, TrainingError
-from ..models import SparseVAEModel
+from ..models import Schedule, SparseVAEModel
 from . import checkpoints as ckpt
 from .schedules import linear_warmup
 
@@ -421,7 +421,7 @@ class Trainer:
             test_y = None if test_y is None else test_y.to(self.device)
 
         # PCA-like baselines are fitted in closed form: no gradient steps.
-        if getattr(model, "fit_closed_form", None) is not None:
+        if model.fits_in_closed_form:
             return self._fit_closed_form(train_x, test_x, test_y)
         with self._sigint_handler():
             return self._fit_gradient(train_x, test_x, train_y, test_y, resume)
@@ -461,9 +461,7 @@ class Trainer:
             if self.run_dir is not None:
                 self.run_dir.mkdir(parents=True, exist_ok=True)
             # Data-dependent initialisation (e.g. LLGAE from a mixture of PCAs), fresh runs only.
-            initialise = getattr(model, "initialise_from_data", None)
-            if initialise is not None:
-                initialise(train_x)
+            model.initialise_from_data(train_x)
             if averages is not None:
                 averages.reset()  # from the initialised weights, not the constructor's
         first_step = step  # the monitor counts batches from here
@@ -494,7 +492,7 @@ class Trainer:
                 mininterval=0.5,
                 dynamic_ncols=True,
             )
-            schedule_values: dict[str, float] = {}
+            schedule = Schedule()
             for b in range(first_batch, steps_per_epoch):
                 if self._interrupt_requested:
                     bar.close()
@@ -505,10 +503,10 @@ class Trainer:
                          "skipped": skipped},
                     )  # fmt: skip
                 index = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                schedule_values = model.update_schedules(step / max(total_steps - 1, 1))
-                if "lr_scale" in schedule_values:  # a model-driven learning-rate schedule
+                schedule = model.update_schedules(step / max(total_steps - 1, 1))
+                if schedule.lr_scale is not None:  # a model-driven learning-rate schedule
                     for group in optimizer.param_groups:
-                        group["lr"] = cfg.lr * schedule_values["lr_scale"]
+                        group["lr"] = cfg.lr * schedule.lr_scale
                 kl_weight = linear_warmup(step, warmup_steps)
                 out = model.loss(
                     train_x[index], None if train_y is None else train_y[index], kl_weight
@@ -570,7 +568,7 @@ class Trainer:
                 with averages.swapped_in() if averages else contextlib.nullcontext():
                     test = self.evaluate(test_x, test_y)
                 record.update({f"test/{k}": v for k, v in test.items()})
-            record.update(schedule_values)
+            record.update(schedule.record())
             record["kl_weight"] = linear_warmup(step, warmup_steps)
             record["seconds"] = round(time.perf_counter() - started, 3)
             self.history.append(record)

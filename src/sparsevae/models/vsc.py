@@ -1,0 +1,97 @@
+"""Variational Sparse Coding (Tonolini, Jensen & Murray-Smith, ICLR 2019 submission): a VAE whose
+prior and posterior are spike-and-slab distributions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+
+from ..distributions import SpikeSlab
+from .base import Schedule
+from .config import option, require
+from .registry import register_model
+from .vae import VAEConfig, VariationalAutoencoder, split_heads
+
+SHARPNESS_SCHEDULES = ("linear", "constant")
+
+
+@dataclasses.dataclass(frozen=True)
+class VSCConfig(VAEConfig):
+    alpha: float = option(
+        0.5, "prior probability α that a code element is active, in (0, 1)", flag="--alpha"
+    )
+    sharpness_start: float = option(
+        50.0, "sharpness c of the relaxed draws at the start of training", flag="--c-start"
+    )
+    sharpness_end: float = option(
+        200.0, "sharpness c of the relaxed draws at the end of training", flag="--c-end"
+    )
+    sharpness_schedule: str = option(
+        "linear", "how c moves over training", flag="--c-schedule", choices=SHARPNESS_SCHEDULES
+    )
+    code_threshold: float = option(
+        0.5, "elements whose γ is below this are exactly 0 in the code", flag="--code-threshold"
+    )
+
+    def check(self) -> None:
+        super().check()
+        require(
+            0.0 < self.alpha < 1.0,
+            f"alpha (the prior probability that an element is active) must be in (0, 1), "
+            f"got {self.alpha}",
+        )
+        require(
+            self.sharpness_start > 0 and self.sharpness_end > 0, "sharpness (c) must be positive"
+        )
+        require(
+            0.0 <= self.code_threshold <= 1.0,
+            f"code_threshold must be in [0, 1], got {self.code_threshold}",
+        )
+
+
+@register_model
+class VSC(VariationalAutoencoder):
+    """Variational Sparse Coding (Tonolini, Jensen & Murray-Smith), fixed spike-and-slab prior.
+
+    The encoder emits μ, log σ² and v with log γ = −ReLU(−v), so γ ≤ 1 is the probability that a
+    latent element is active.  Training draws z = S(c·(η − 1 + γ)) ⊙ (μ + σ ⊙ ε) with c rising from
+    ``sharpness_start`` to ``sharpness_end`` (linear over training, or ``sharpness_schedule=
+    "constant"`` at ``sharpness_start``).  The prior is α·N(0, 1) + (1 − α)·δ(0).
+
+    ``encode`` returns the sparse mean: γ·μ, with every element whose γ < ``code_threshold`` set to
+    exactly 0.  (γ < 0.5 means the element is more likely in the spike than in the slab.)
+    """
+
+    kind = "vsc"
+    config_class = VSCConfig
+    posterior_heads = 3  # μ, log σ², v
+
+    def __init__(self, config: VSCConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        self.alpha = self.config.alpha
+        self.sharpness = self.config.sharpness_start
+
+    def update_schedules(self, progress: float) -> Schedule:
+        c = self.config
+        if c.sharpness_schedule == "linear":
+            span = c.sharpness_end - c.sharpness_start
+            self.sharpness = c.sharpness_start + span * min(max(progress, 0.0), 1.0)
+        return Schedule({"sharpness": self.sharpness})
+
+    def make_posterior(self, params: torch.Tensor) -> SpikeSlab:
+        loc, scale, v = split_heads(params, 3)
+        probs = torch.exp(-F.relu(-v))  # log γ = −ReLU(−v)
+        return SpikeSlab(probs, loc, scale, sharpness=self.sharpness, validate_args=False)
+
+    def prior(self) -> SpikeSlab:
+        zeros = torch.zeros(self.latent_dim, device=self.head.weight.device)
+        return SpikeSlab(
+            zeros + self.alpha, zeros, zeros + 1.0, self.sharpness, validate_args=False
+        )
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        q = self.posterior(x, y)
+        keep = q.probs >= self.config.code_threshold
+        return torch.where(keep, q.probs * q.loc, torch.zeros_like(q.loc))
