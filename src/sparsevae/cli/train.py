@@ -23,7 +23,7 @@ from .common import (
     parse_option,
     run_dataset,
 )
-from .evaluate import format_table
+from .output import format_table
 
 DEFAULT_EPOCHS = 10
 
