@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from .batching import eval_mode
 from .distributions import SpikeSlab
 from .errors import ConfigError, DataError
 from .models import SparseVAEModel
@@ -23,7 +24,8 @@ from .models import SparseVAEModel
 SHARED_MODES = ("active-set", "prior-component")
 
 
-def _single_example(model: SparseVAEModel, x: torch.Tensor) -> torch.Tensor:
+def _as_batch(model: SparseVAEModel, x: torch.Tensor) -> torch.Tensor:
+    """``x`` as a batch ``(N, *input_shape)`` on the model's device; one example gets N = 1."""
     x = torch.as_tensor(x, dtype=torch.float32)
     if tuple(x.shape) == tuple(model.input_shape):
         x = x.unsqueeze(0)
@@ -47,59 +49,65 @@ def _unconditional(model: SparseVAEModel) -> None:
         raise ConfigError(f"controlled generation needs an unconditional model, not {model.kind!r}")
 
 
-@torch.no_grad()
 def traverse(
     model: SparseVAEModel,
     x: torch.Tensor,
     dims: Sequence[int],
     values: Sequence[float] | torch.Tensor,
+    y: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Decode ``x``'s code with dimension d set to each value, for each d in ``dims``.
 
-    Returns images ``(len(dims), len(values), *input_shape)``: row r sweeps ``dims[r]``.
+    ``x`` is one example (the first row of a batch is used); ``y`` its label, needed by a
+    conditional model (cvae) only.  Returns images ``(len(dims), len(values), *input_shape)``:
+    row r sweeps ``dims[r]``.
     """
-    _unconditional(model)
-    model.eval()
     dims = _check_dims(model, dims)
     values = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
     if not dims or not len(values):
         raise ConfigError("a traversal needs at least one dimension and one value")
-    code = model.encode(_single_example(model, x))[0]
-    z = code.repeat(len(dims), len(values), 1)  # (D, V, J)
-    for row, d in enumerate(dims):
-        z[row, :, d] = values.to(z.device)
-    images = model.decode(z.reshape(-1, model.latent_dim))
+    label = _example_label(model, y)
+    with eval_mode(model):
+        code = model.encode(_as_batch(model, x)[:1], label)[0]
+        z = code.repeat(len(dims), len(values), 1)  # (D, V, J)
+        for row, d in enumerate(dims):
+            z[row, :, d] = values.to(z.device)
+        labels = None if label is None else label.expand(len(dims) * len(values))
+        images = model.decode(z.reshape(-1, model.latent_dim), labels)
     return images.reshape(len(dims), len(values), *model.input_shape).cpu()
 
 
-@torch.no_grad()
+def _example_label(model: SparseVAEModel, y: int | torch.Tensor | None) -> torch.Tensor | None:
+    """A conditional model's label for one example, ``(1,)`` on its device; None otherwise."""
+    if not model.num_classes:
+        return None
+    if y is None:
+        raise ConfigError(f"{model.kind!r} is conditional: give the example's label y")
+    return torch.as_tensor(y).long().reshape(-1)[:1].to(model.device)
+
+
 def set_features(
     model: SparseVAEModel, x: torch.Tensor, changes: Mapping[int, float]
 ) -> torch.Tensor:
     """Decode the codes of ``x`` with the elements in ``changes`` set to the given values (0 turns
     a feature off).  Returns images ``(N, *input_shape)``."""
     _unconditional(model)
-    model.eval()
     if not changes:
         raise ConfigError("give at least one latent element to change")
     dims = _check_dims(model, list(changes))
-    x = torch.as_tensor(x, dtype=torch.float32)
-    if tuple(x.shape) == tuple(model.input_shape):
-        x = x.unsqueeze(0)
-    z = model.encode(x.to(model.device)).clone()
-    for d in dims:
-        z[:, d] = float(changes[d])
-    return model.decode(z).cpu()
+    with eval_mode(model):
+        z = model.encode(_as_batch(model, x)).clone()
+        for d in dims:
+            z[:, d] = float(changes[d])
+        return model.decode(z).cpu()
 
 
 def active_set(model: SparseVAEModel, x: torch.Tensor) -> torch.Tensor:
     """Boolean ``(N, J)``: the non-zero elements of the codes of ``x``."""
-    with torch.no_grad():
-        model.eval()
-        return model.encode(torch.as_tensor(x, dtype=torch.float32).to(model.device)) != 0
+    with eval_mode(model):
+        return model.encode(_as_batch(model, x)) != 0
 
 
-@torch.no_grad()
 def shared_attribute_samples(
     model: SparseVAEModel,
     x: torch.Tensor,
@@ -119,22 +127,29 @@ def shared_attribute_samples(
         raise ConfigError(f"mode must be one of {', '.join(SHARED_MODES)}, got {mode!r}")
     if int(n) != n or n < 1:
         raise ConfigError(f"the number of samples must be a positive integer, got {n!r}")
-    model.eval()
-    x = _single_example(model, x)
-    has_components = hasattr(model, "prior_components")
-    if mode == "prior-component":
-        if not has_components:
-            raise ConfigError(
-                f"mode 'prior-component' needs a learned prior (vsc-uai), not {model.kind!r}"
-            )
-        component = model.selected_component(x)[0]
-        return model.decode(model.sample_latents(n, component)).cpu()
+    x = _as_batch(model, x)
+    with eval_mode(model):
+        if mode == "prior-component":
+            return _prior_component_samples(model, x, n)
+        return _active_set_samples(model, x, n)
+
+
+def _prior_component_samples(model: SparseVAEModel, x: torch.Tensor, n: int) -> torch.Tensor:
+    if not hasattr(model, "prior_components"):
+        raise ConfigError(
+            f"mode 'prior-component' needs a learned prior (vsc-uai), not {model.kind!r}"
+        )
+    component = model.selected_component(x)[0]
+    return model.decode(model.sample_latents(n, component)).cpu()
+
+
+def _active_set_samples(model: SparseVAEModel, x: torch.Tensor, n: int) -> torch.Tensor:
     if not isinstance(model.posterior(x), SpikeSlab):
         raise ConfigError(
             f"mode 'active-set' needs a spike-and-slab model (vsc, vsc-uai), not {model.kind!r}"
         )
-    mask = (model.encode(x) != 0).expand(n, -1)
-    if has_components:
+    mask = active_set(model, x).expand(n, -1)
+    if hasattr(model, "prior_components"):
         p = model.prior_components()
         k = model.selected_component(x)[0]
         loc, scale = p.loc[k], p.scale[k]

@@ -1,4 +1,5 @@
-"""Pieces the CLI verbs share: loading a run with its data, refusing to overwrite files."""
+"""Pieces the CLI verbs share: loading a run with its data, refusing to overwrite files, the
+reconstructions and sample labels of figures."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from typing import Any
 
 import torch
 
+from ..batching import eval_mode
 from ..data import Dataset, DownloadSettings, load_dataset, split_scheme
 from ..data.downloads import CACHE_ENV, MIRROR_ENV, OFFLINE_ENV
 from ..errors import ConfigError, DataError, RunDirectoryError
+from ..evaluation.metrics import labels_for
 from ..models import SparseVAEModel
 from ..training import load, read_config
 from ..training.trainer import resolve_device
@@ -159,5 +162,23 @@ def parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:
         return key.strip().replace("-", "_"), value
 
 
-def labels_for(model: SparseVAEModel, y: torch.Tensor | None) -> torch.Tensor | None:
-    return y if model.num_classes else None
+def reconstructions(
+    model: SparseVAEModel, x: torch.Tensor, y: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The model's reconstructions of ``x`` (with ``y`` for a conditional model) on the CPU,
+    computed in eval mode; for figures, so ``x`` is small and goes in one batch."""
+    y = labels_for(model, y)
+    with eval_mode(model):
+        return model.reconstruct(
+            x.to(model.device), None if y is None else y.to(model.device)
+        ).cpu()
+
+
+def sample_labels(model: SparseVAEModel, n: int, label: int | None = None) -> torch.Tensor | None:
+    """Class labels for ``n`` prior samples of a conditional model: ``label`` for all, or the
+    classes in turn; None for an unconditional model."""
+    if not model.num_classes:
+        return None
+    if label is None:
+        return torch.arange(n, device=model.device) % model.num_classes
+    return torch.full((n,), label, device=model.device)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from ..batching import eval_mode
 from ..data import Dataset
 from ..errors import ConfigError, DataError
 from ..evaluation import (
@@ -26,6 +26,7 @@ from ..evaluation import (
     iwae_summary,
     run_probes,
 )
+from ..evaluation.metrics import labels_for
 from ..evaluation.probes import DEFAULT_PROBE_LABELS
 from ..models import SparseVAEModel
 from .common import (
@@ -33,38 +34,11 @@ from .common import (
     add_device_argument,
     check_output_file,
     load_run,
+    reconstructions,
     run_dataset,
+    sample_labels,
 )
-
-LABELS = {
-    "neg_elbo": "test −ELBO (nats/example)",
-    "recon": "reconstruction −log p(x|z) (nats)",
-    "kl": "KL(q‖p) (nats)",
-    "loss": "training objective (nats)",
-    "recon_sq_error": "squared reconstruction error (sum over pixels)",
-    "sparsity": "sparsity (fraction of exact zeros in codes)",
-    "sparsity_per_example_min": "sparsity per example, min",
-    "sparsity_per_example_max": "sparsity per example, max",
-    "active_elements_mean": "non-zero code elements per example",
-    "active_elements_std": "non-zero code elements per example, std",
-    "active_elements_p10": "non-zero code elements per example, 10th pct",
-    "active_elements_median": "non-zero code elements per example, median",
-    "active_elements_p90": "non-zero code elements per example, 90th pct",
-    "active_units": "active units (Var of mean > 0.01)",
-    "iwae_neg_log_likelihood": "−log p(x), importance-weighted (nats)",
-    "iwae_log_likelihood": "log p(x), importance-weighted (nats)",
-    "iwae_k": "importance samples k",
-    "iwae_examples": "examples in the likelihood estimate",
-    "probe_code": "code used by the probes",
-    "probe_labels": "labelled training codes for the probes",
-    "probe_seed": "probe seed",
-    "probe_paper_accuracy": "accuracy, paper probe (linear, SGD)",
-    "probe_linear_accuracy": "accuracy, logistic regression probe",
-    "probe_knn_accuracy": "accuracy, 5-NN probe",
-    "pixel_error": "pixel error (CATSMILE-1022: mean-centred, 0–255 pixels)",
-    "components_used": "mixture components used",
-    "neg_elbo_mixture_prior": "test −ELBO under the mixture prior (nats)",
-}
+from .output import format_table, json_safe
 
 FIGURES = ("reconstructions.png", "samples.png", "traversals.png", "active_elements.png")
 
@@ -124,27 +98,6 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def format_table(metrics: dict[str, Any]) -> str:
-    shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
-    width = max(len(LABELS.get(k, k)) for k in shown)
-    lines = []
-    for key, value in shown.items():
-        if isinstance(value, float) and key.endswith("_accuracy"):
-            text = f"{100 * value:.2f} %"
-        else:
-            text = f"{value:.4f}" if isinstance(value, float) else str(value)
-        lines.append(f"{LABELS.get(key, key):<{width}}  {text}")
-    return "\n".join(lines)
-
-
-def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
-        for k, v in metrics.items()
-    }
-
-
-@torch.no_grad()
 def write_figures(
     model: SparseVAEModel,
     x: torch.Tensor,
@@ -163,13 +116,9 @@ def write_figures(
         raise DataError(f"{directory}: --figures directory does not exist")
     paths = {name: check_output_file(directory / name, overwrite) for name in FIGURES}
     written = []
-    device = model.device
-    labels = y if model.num_classes else None
-    first = x[:32].to(device)
-    first_y = None if labels is None else labels[:32].to(device)
-    recon = model.reconstruct(first, first_y).cpu()
+    labels = labels_for(model, y)
     save_image_grid(
-        reconstruction_pairs(x[:32], recon),
+        reconstruction_pairs(x[:32], reconstructions(model, x[:32], labels)),
         paths["reconstructions.png"],
         ncols=8,
         title="originals (odd rows) and reconstructions",
@@ -177,12 +126,9 @@ def write_figures(
     written.append("reconstructions.png")
     if model.is_variational:
         torch.manual_seed(seed)
-        sample_y = (
-            torch.arange(64, device=device) % model.num_classes if model.num_classes else None
-        )
-        save_image_grid(
-            model.sample(64, sample_y).cpu(), paths["samples.png"], title="prior samples"
-        )
+        with eval_mode(model):
+            images = model.sample(64, sample_labels(model, 64)).cpu()
+        save_image_grid(images, paths["samples.png"], title="prior samples")
         written.append("samples.png")
     save_latent_traversals(
         model, x[:1000], paths["traversals.png"], None if labels is None else labels[:1000]

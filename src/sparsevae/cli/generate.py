@@ -26,6 +26,7 @@ from .common import (
     add_device_argument,
     check_output_file,
     load_run,
+    reconstructions,
     run_dataset,
 )
 
@@ -95,11 +96,13 @@ def run_traverse(args: argparse.Namespace) -> int:
     if args.steps < 2:
         raise ConfigError(f"--steps must be at least 2, got {args.steps}")
     out, model, data, x = _setup(args, [args.index])
+    labels = data.test_y  # a conditional model's traversal keeps the image's label
     dims = args.dims
     if dims is None:
-        dims = most_active_dimensions(model, data.test_x[:1000].to(model.device), count=8)
+        first = None if labels is None else labels[:1000]
+        dims = most_active_dimensions(model, data.test_x[:1000], first, count=8)
     values = torch.linspace(args.range[0], args.range[1], args.steps)
-    images = traverse(model, x[0], dims, values)
+    images = traverse(model, x[0], dims, values, None if labels is None else labels[args.index])
     save_traversal_figure(
         images,
         dims,
@@ -128,9 +131,7 @@ def run_toggle(args: argparse.Namespace) -> int:
     changes = parse_changes(args.set)
     out, model, _, x = _setup(args, list(args.index))
     edited = set_features(model, x, changes)
-    with torch.no_grad():
-        model.eval()
-        recon = model.reconstruct(x.to(model.device)).cpu()
+    recon = reconstructions(model, x)
     text = ", ".join(f"z[{d}]={v:g}" for d, v in changes.items())
     save_feature_toggle_figure(x, recon, edited, text, out)
     print(f"wrote {len(x)} inputs with {text} to {out}")
@@ -141,9 +142,7 @@ def run_shared(args: argparse.Namespace) -> int:
     out, model, _, x = _setup(args, [args.index])
     torch.manual_seed(args.seed)
     samples = shared_attribute_samples(model, x[0], args.n, mode=args.shared_mode)
-    with torch.no_grad():
-        model.eval()
-        recon = model.reconstruct(x.to(model.device)).cpu()
+    recon = reconstructions(model, x)
     save_shared_attribute_figure(x[0], recon[0], samples, out, mode=args.shared_mode)
     print(f"wrote {args.n} samples sharing attributes with test image {args.index} to {out}")
     return 0

@@ -8,7 +8,7 @@ import torch
 
 from ..errors import ConfigError
 from ..plots import save_image_grid
-from .common import add_device_argument, check_output_file, load_run
+from .common import add_device_argument, check_output_file, load_run, sample_labels
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -36,17 +36,11 @@ def run(args: argparse.Namespace) -> int:
     model, _ = load_run(args.run_dir, args.device)
     if not model.is_variational:
         raise ConfigError(f"model {model.kind!r} has no prior to sample from")
-    labels = None
-    if model.num_classes:
-        if args.label is not None and not 0 <= args.label < model.num_classes:
-            raise ConfigError(f"--label must be in [0, {model.num_classes}), got {args.label}")
-        labels = (
-            torch.full((args.n,), args.label)
-            if args.label is not None
-            else torch.arange(args.n) % model.num_classes
-        ).to(model.device)
-    elif args.label is not None:
+    if model.num_classes and args.label is not None and not 0 <= args.label < model.num_classes:
+        raise ConfigError(f"--label must be in [0, {model.num_classes}), got {args.label}")
+    if not model.num_classes and args.label is not None:
         raise ConfigError(f"--label needs a conditional model (cvae); {model.kind!r} is not")
+    labels = sample_labels(model, args.n, args.label)
     torch.manual_seed(args.seed)
     save_image_grid(
         model.sample(args.n, labels), out, title=f"{model.kind}: {args.n} prior samples"

@@ -23,8 +23,8 @@ from .common import (
     parse_option,
     run_dataset,
 )
-from .evaluate import format_table
 from .model_flags import model_flags
+from .output import format_table
 
 DEFAULT_EPOCHS = 10
 

@@ -23,8 +23,10 @@ from typing import Any
 
 import torch
 
+from ..batching import eval_mode, iter_batches, private_rng
 from ..errors import ConfigError
 from ..models import SparseVAEModel
+from .metrics import labels_for
 
 DEFAULT_IWAE_SAMPLES = 5000
 DEFAULT_CHUNK_SIZE = 500
@@ -56,7 +58,6 @@ def log_importance_weights(
     return log_px_z.reshape(samples, batch) + log_pz - log_qz
 
 
-@torch.no_grad()
 def iwae_log_likelihood(
     model: SparseVAEModel,
     x: torch.Tensor,
@@ -70,26 +71,20 @@ def iwae_log_likelihood(
     """Per-example importance-weighted estimate of log p(x) in nats, ``(N,)``.
 
     ``samples`` is k; each batch of ``batch_size`` examples is decoded ``chunk_size`` samples at a
-    time.  Draws come from a generator seeded with ``seed`` so the estimate is reproducible; the
-    global RNG state is restored afterwards.
+    time, in eval mode (the model's mode is restored).  Draws come from torch seeded with ``seed``
+    for this call only, so the estimate is reproducible and the caller's RNG state is kept.
     """
     _check_variational(model)
     if int(samples) != samples or samples < 1:
         raise ConfigError(f"the number of importance samples k must be >= 1, got {samples!r}")
     if batch_size < 1 or chunk_size < 1:
         raise ConfigError("batch_size and chunk_size must be positive")
-    model.eval()
-    device = model.device
-    y = y if model.num_classes else None
-    rng_state = torch.get_rng_state()
-    cuda_state = torch.cuda.get_rng_state() if device.type == "cuda" else None
-    torch.manual_seed(seed)
-    try:
-        estimates = []
-        for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].to(device)
-            yb = None if y is None else y[start : start + batch_size].to(device)
-            total = torch.full((len(xb),), -math.inf, device=device)
+    estimates = []
+    with eval_mode(model), private_rng(seed):
+        for xb, yb in iter_batches(
+            x, labels_for(model, y), batch_size=batch_size, device=model.device
+        ):
+            total = torch.full((len(xb),), -math.inf, device=xb.device)
             remaining = int(samples)
             while remaining:
                 s = min(chunk_size, remaining)
@@ -97,10 +92,6 @@ def iwae_log_likelihood(
                 total = torch.logaddexp(total, torch.logsumexp(log_w, dim=0))
                 remaining -= s
             estimates.append((total - math.log(samples)).cpu())
-    finally:
-        torch.set_rng_state(rng_state)
-        if cuda_state is not None:
-            torch.cuda.set_rng_state(cuda_state)
     return torch.cat(estimates)
 
 

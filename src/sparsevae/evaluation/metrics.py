@@ -6,55 +6,52 @@ from typing import Any
 
 import torch
 
+from ..batching import DEFAULT_BATCH_SIZE, eval_mode, iter_batches, map_batches, private_rng
 from ..models import SparseVAEModel
+from .pixel_error import centred_pixel_error
 
 # Burda et al. (2016): a unit is active when the variance over the data of its posterior mean
 # exceeds 0.01.
 ACTIVE_UNIT_THRESHOLD = 1e-2
 
 
-@torch.no_grad()
-def batched(
-    fn, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000
-) -> torch.Tensor:
-    """Apply ``fn(xb, yb)`` over batches and concatenate along the first dimension."""
-    parts = [
-        fn(x[i : i + batch_size], None if y is None else y[i : i + batch_size])
-        for i in range(0, len(x), batch_size)
-    ]
-    return torch.cat(parts)
+def labels_for(model: SparseVAEModel, y: torch.Tensor | None) -> torch.Tensor | None:
+    """The labels a model takes: ``y`` for a conditional model, None for the others."""
+    return y if model.num_classes else None
 
 
-@torch.no_grad()
 def encode_dataset(
-    model: SparseVAEModel, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000
+    model: SparseVAEModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
-    """The downstream code of every example, ``(N, latent_dim)``, in the data's order (eval mode)."""
-    model.eval()
-    device = model.device
-    return batched(
-        lambda xb, yb: model.encode(xb.to(device), None if yb is None else yb.to(device)).cpu(),
-        x,
-        y if model.num_classes else None,
-        batch_size,
-    )
+    """The downstream code of every example, ``(N, latent_dim)`` on the CPU, in the data's order
+    (computed in eval mode; the model's mode is restored)."""
+    with eval_mode(model):
+        return map_batches(
+            model.encode, x, labels_for(model, y), batch_size=batch_size, device=model.device
+        )
 
 
-@torch.no_grad()
 def posterior_means(
-    model: SparseVAEModel, x: torch.Tensor, y: torch.Tensor | None = None, batch_size: int = 1000
-):
+    model: SparseVAEModel,
+    x: torch.Tensor,
+    y: torch.Tensor | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> torch.Tensor:
     """E_q[z | x] for variational models (γ·μ for VSC; the location for Cauchy); the code otherwise."""
     if not model.is_variational:
         return encode_dataset(model, x, y, batch_size)
-    model.eval()
-    device = model.device
 
-    def mean(xb, yb):
-        q = model.posterior(xb.to(device), None if yb is None else yb.to(device))
-        return (q.loc if isinstance(q, torch.distributions.Cauchy) else q.mean).cpu()
+    def mean(*batch: torch.Tensor) -> torch.Tensor:
+        q = model.posterior(*batch)
+        return q.loc if isinstance(q, torch.distributions.Cauchy) else q.mean
 
-    return batched(mean, x, y if model.num_classes else None, batch_size)
+    with eval_mode(model):
+        return map_batches(
+            mean, x, labels_for(model, y), batch_size=batch_size, device=model.device
+        )
 
 
 def sparsity(codes: torch.Tensor) -> dict[str, Any]:
@@ -98,45 +95,52 @@ def active_units(means: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) 
     return int((means.var(0) > threshold).sum())
 
 
-@torch.no_grad()
 def evaluate_model(
     model: SparseVAEModel,
     x: torch.Tensor,
     y: torch.Tensor | None = None,
     *,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Test metrics in nats per example: the loss terms (``neg_elbo``, ``recon``, ``kl`` for
-    variational models), squared reconstruction error, sparsity, the distribution of non-zero code
-    elements per example (``active_elements_histogram`` among them) and active units."""
-    model.eval()
-    device = model.device
-    y = y if model.num_classes else None
-    generator_state = torch.get_rng_state()
-    torch.manual_seed(seed)  # the single-sample ELBO is random: make the report reproducible
-    sums: dict[str, float] = {}
-    sq_error = 0.0
-    code_parts = []  # encode is deterministic in eval mode: these are the codes of every example
-    for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size].to(device)
-        yb = None if y is None else y[i : i + batch_size].to(device)
-        for name, value in model.loss(xb, yb).terms.items():
-            sums[name] = sums.get(name, 0.0) + float(value) * len(xb)
-        code = model.encode(xb, yb)
-        code_parts.append(code.cpu())
-        recon = model.decode(code, yb)
-        sq_error += float(((recon - xb) ** 2).flatten(1).sum(1).sum())
-    torch.set_rng_state(generator_state)
-    n = len(x)
-    result: dict[str, Any] = {name: total / n for name, total in sums.items()}
-    result["recon_sq_error"] = sq_error / n
-    codes = torch.cat(code_parts)
-    result.update(sparsity(codes))
-    result.update(active_element_distribution(codes))
-    means = posterior_means(model, x, y, batch_size) if model.is_variational else codes
-    result["active_units"] = active_units(means)
-    result.update(model.extra_metrics(x, y))  # model-specific metrics join the usual ones
+    variational models), squared reconstruction error, the pixel error (see
+    :mod:`.pixel_error`), sparsity, the distribution of non-zero code elements per example
+    (``active_elements_histogram`` among them), active units, and the model's own
+    ``extra_metrics``.
+
+    Computed in eval mode (the model's mode is restored) with torch seeded by ``seed`` for this
+    call only: the single-sample ELBO is random, the report is reproducible.
+    """
+    y = labels_for(model, y)
+    with eval_mode(model), private_rng(seed):
+        sums, codes = _reconstruction_sums(model, x, y, batch_size)
+        result: dict[str, Any] = {name: total / len(x) for name, total in sums.items()}
+        result.update(sparsity(codes))
+        result.update(active_element_distribution(codes))
+        means = posterior_means(model, x, y, batch_size) if model.is_variational else codes
+        result["active_units"] = active_units(means)
+        # Model-specific metrics join the common ones, never replace them.
+        result.update({k: v for k, v in model.extra_metrics(x, y).items() if k not in result})
     result["latent_dim"] = model.latent_dim
-    result["n_examples"] = n
+    result["n_examples"] = len(x)
     return result
+
+
+def _reconstruction_sums(
+    model: SparseVAEModel, x: torch.Tensor, y: torch.Tensor | None, batch_size: int
+) -> tuple[dict[str, float], torch.Tensor]:
+    """Sums over ``x`` of the loss terms and of both reconstruction errors, and the codes
+    ``(N, latent_dim)`` (deterministic in eval mode) on the CPU."""
+    sums: dict[str, float] = {}
+    code_parts = []
+    for xb, yb in iter_batches(x, y, batch_size=batch_size, device=model.device):
+        batch = {name: float(value) * len(xb) for name, value in model.loss(xb, yb).terms.items()}
+        code = model.encode(xb, yb)
+        recon = model.decode(code, yb)
+        batch["recon_sq_error"] = float(((recon - xb) ** 2).flatten(1).sum(1).sum())
+        batch["pixel_error"] = float(centred_pixel_error(xb, recon).sum())
+        for name, value in batch.items():
+            sums[name] = sums.get(name, 0.0) + value
+        code_parts.append(code.cpu())
+    return sums, torch.cat(code_parts)

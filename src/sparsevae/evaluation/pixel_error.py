@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import torch
 
+from ..batching import DEFAULT_BATCH_SIZE, eval_mode, iter_batches
 from ..errors import DataError
 
 PIXEL_SCALE = 255.0
@@ -37,7 +38,7 @@ def pixel_error(
     reconstruct: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
     *,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     device: torch.device | str | None = None,
 ) -> float:
     """The note's metric averaged over ``x`` for any ``reconstruct(xb) -> x̂b`` (batched).
@@ -45,26 +46,20 @@ def pixel_error(
     ``device``: where batches are sent before ``reconstruct`` (the model's device); the sum is
     accumulated in float64 so that 10 000 test images give a reproducible average.
     """
-    if len(x) == 0:
-        raise DataError("pixel_error: the data set is empty")
     total = 0.0
-    for start in range(0, len(x), batch_size):
-        xb = x[start : start + batch_size]
-        if device is not None:
-            xb = xb.to(device)
+    for xb, _ in iter_batches(x, batch_size=batch_size, device=device):
         total += float(centred_pixel_error(xb, reconstruct(xb)).sum())
     return total / len(x)
 
 
-@torch.no_grad()
-def model_pixel_error(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 1000) -> float:
-    """The metric for a sparsevae model (unconditional): x̂ = decode(encode(x)) in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        device = next(model.parameters()).device
+def model_pixel_error(
+    model: torch.nn.Module, x: torch.Tensor, batch_size: int = DEFAULT_BATCH_SIZE
+) -> float:
+    """The metric for a sparsevae model (unconditional): x̂ = decode(encode(x)) in eval mode
+    (the model's mode is restored).  ``evaluate_model`` reports the same number as
+    ``pixel_error``."""
+    device = next(model.parameters()).device
+    with eval_mode(model):
         return pixel_error(
             lambda xb: model.decode(model.encode(xb)), x, batch_size=batch_size, device=device
         )
-    finally:
-        model.train(was_training)

@@ -27,9 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..batching import DEFAULT_BATCH_SIZE, eval_mode, map_batches
 from ..errors import ConfigError, DataError
 from ..models import SparseVAEModel
-from .metrics import batched, encode_dataset
+from .metrics import encode_dataset, labels_for
 
 PROBES = ("paper", "linear", "knn")
 CODES = ("sparse", "mu")
@@ -43,26 +44,26 @@ PAPER_BATCH_SIZE = 32
 KNN_NEIGHBOURS = 5
 
 
-@torch.no_grad()
 def probe_codes(
     model: SparseVAEModel,
     x: torch.Tensor,
     y: torch.Tensor | None = None,
     code: str = "sparse",
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> torch.Tensor:
     """The codes the probes use, ``(N, latent_dim)`` on the CPU (see the module docstring)."""
     if code not in CODES:
         raise ConfigError(f"unknown code {code!r}; choose one of {', '.join(CODES)}")
     if code == "sparse" or not model.is_variational:
         return encode_dataset(model, x, y, batch_size)
-    model.eval()
-    device = model.device
 
-    def location(xb: torch.Tensor, yb: torch.Tensor | None) -> torch.Tensor:
-        return model.posterior(xb.to(device), None if yb is None else yb.to(device)).loc.cpu()
+    def location(*batch: torch.Tensor) -> torch.Tensor:
+        return model.posterior(*batch).loc
 
-    return batched(location, x, y if model.num_classes else None, batch_size)
+    with eval_mode(model):
+        return map_batches(
+            location, x, labels_for(model, y), batch_size=batch_size, device=model.device
+        )
 
 
 def choose_labelled(n_train: int, n_labels: int | None, seed: int) -> np.ndarray:
@@ -158,7 +159,7 @@ def run_probes(
     code: str = "sparse",
     seed: int = 0,
     num_classes: int | None = None,
-    batch_size: int = 1000,
+    batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> dict[str, Any]:
     """Fit each probe on ``n_labels`` random training codes; return test accuracies in [0, 1].
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..evaluation.metrics import encode_dataset
+from ..generation import traverse
 from ..models import SparseVAEModel
 from .grids import save_image_grid
 
@@ -22,7 +23,6 @@ def most_active_dimensions(
     return [int(i) for i in torch.argsort(variance, descending=True)[:count]]
 
 
-@torch.no_grad()
 def latent_traversals(
     model: SparseVAEModel,
     x: torch.Tensor,
@@ -40,17 +40,11 @@ def latent_traversals(
     ``dims`` defaults to the ``n_dims`` most active dimensions over ``x``.  For VSC the other
     elements keep their (sparse) values, so a row shows what switching one element on does.
     """
-    model.eval()
     dims = dims if dims is not None else most_active_dimensions(model, x, y, n_dims)
-    device = model.device
-    label = None if y is None or not model.num_classes else y[example : example + 1].to(device)
-    base = model.encode(x[example : example + 1].to(device), label)  # (1, J)
-    values = torch.linspace(-span, span, steps, device=device)
-    codes = base.repeat(len(dims) * steps, 1)
-    for row, dim in enumerate(dims):
-        codes[row * steps : (row + 1) * steps, dim] = values
-    labels = None if label is None else label.repeat(len(codes))
-    return model.decode(codes, labels).cpu(), dims
+    label = None if y is None else y[example]
+    values = torch.linspace(-span, span, steps)
+    images = traverse(model, x[example], dims, values, y=label)
+    return images.reshape(-1, *model.input_shape), dims
 
 
 def save_latent_traversals(

@@ -1,0 +1,60 @@
+"""How the CLI prints metrics: an aligned table with readable labels, or JSON-safe values."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+# Metric key → the label the table shows; keys without one are shown as they are.
+LABELS = {
+    "neg_elbo": "test −ELBO (nats/example)",
+    "recon": "reconstruction −log p(x|z) (nats)",
+    "kl": "KL(q‖p) (nats)",
+    "loss": "training objective (nats)",
+    "recon_sq_error": "squared reconstruction error (sum over pixels)",
+    "sparsity": "sparsity (fraction of exact zeros in codes)",
+    "sparsity_per_example_min": "sparsity per example, min",
+    "sparsity_per_example_max": "sparsity per example, max",
+    "active_elements_mean": "non-zero code elements per example",
+    "active_elements_std": "non-zero code elements per example, std",
+    "active_elements_p10": "non-zero code elements per example, 10th pct",
+    "active_elements_median": "non-zero code elements per example, median",
+    "active_elements_p90": "non-zero code elements per example, 90th pct",
+    "active_units": "active units (Var of mean > 0.01)",
+    "iwae_neg_log_likelihood": "−log p(x), importance-weighted (nats)",
+    "iwae_log_likelihood": "log p(x), importance-weighted (nats)",
+    "iwae_k": "importance samples k",
+    "iwae_examples": "examples in the likelihood estimate",
+    "probe_code": "code used by the probes",
+    "probe_labels": "labelled training codes for the probes",
+    "probe_seed": "probe seed",
+    "probe_paper_accuracy": "accuracy, paper probe (linear, SGD)",
+    "probe_linear_accuracy": "accuracy, logistic regression probe",
+    "probe_knn_accuracy": "accuracy, 5-NN probe",
+    "pixel_error": "pixel error (CATSMILE-1022: mean-centred, 0–255 pixels)",
+    "components_used": "mixture components used",
+    "neg_elbo_mixture_prior": "test −ELBO under the mixture prior (nats)",
+}
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """One line per scalar metric: its label, then the value (accuracies in %); lists and dicts
+    (histograms, file lists) are left out."""
+    shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    width = max(len(LABELS.get(k, k)) for k in shown)
+    lines = []
+    for key, value in shown.items():
+        if isinstance(value, float) and key.endswith("_accuracy"):
+            text = f"{100 * value:.2f} %"
+        else:
+            text = f"{value:.4f}" if isinstance(value, float) else str(value)
+        lines.append(f"{LABELS.get(key, key):<{width}}  {text}")
+    return "\n".join(lines)
+
+
+def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics with non-finite floats as strings ("nan", "inf"): strict JSON has no NaN."""
+    return {
+        k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
+        for k, v in metrics.items()
+    }
