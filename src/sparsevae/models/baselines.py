@@ -17,7 +17,6 @@ like any other model.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import numpy as np
 import torch
@@ -70,12 +69,6 @@ class ClosedFormModel(SparseVAEModel):
 
     def reconstruct_flat(self, flat: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(flat)).reshape(len(flat), -1)
-
-    @torch.no_grad()
-    def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, Any]:
-        from ..evaluation.pixel_error import model_pixel_error
-
-        return {"pixel_error": model_pixel_error(self, x)}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..batching import eval_mode, map_batches
 from .base import LossOutput, SparseVAEModel
 from .baselines import MixturePCA
 from .blocks import gather_blocks, scatter_blocks
@@ -195,19 +196,11 @@ class LLGAE(SparseVAEModel):
         """The winning component of each example, ``(N,)`` (the discrete part of the code)."""
         return self._winner(self._flat(x))[0]
 
-    @torch.no_grad()
     def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
-        """The note's metric (mean-centred per-pixel squared error on 0–255) and component usage."""
-        from ..evaluation.pixel_error import model_pixel_error
-
-        counts = torch.zeros(self.components, dtype=torch.long)
-        for start in range(0, len(x), 1000):
-            winners = self.assign(x[start : start + 1000].to(self.device)).cpu()
-            counts += torch.bincount(winners, minlength=self.components)
-        return {
-            "pixel_error": model_pixel_error(self, x),
-            "components_used": int((counts > 0).sum()),
-        }
+        """How many of the K components win at least one example of ``x``."""
+        with eval_mode(self):
+            winners = map_batches(self.assign, x, device=self.device)
+        return {"components_used": int(winners.unique().numel())}
 
     def extra_repr(self) -> str:
         return (

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..batching import eval_mode, map_batches
 from ..distributions import PROB_EPS, SpikeSlab, bernoulli_kl, normal_kl
 from ..errors import ConfigError
 from .base import LossOutput, Schedule
@@ -284,13 +285,9 @@ class VSCUAI(VSC):
     @torch.no_grad()
     def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
         """Joins ``evaluate_model``: the test −ELBO under the mixture prior (a proper bound)."""
-        was_training = self.training
-        self.eval()
-        values = [
-            self.mixture_prior_elbo(x[i : i + 500].to(self.device)) for i in range(0, len(x), 500)
-        ]
-        self.train(was_training)
-        return {"neg_elbo_mixture_prior": float(-torch.cat(values).mean())}
+        with eval_mode(self):
+            values = map_batches(self.mixture_prior_elbo, x, batch_size=500, device=self.device)
+        return {"neg_elbo_mixture_prior": float(-values.mean())}
 
     # -- generation ------------------------------------------------------------------------------
     @torch.no_grad()
