@@ -9,7 +9,6 @@ import pytest
 
 from sparsevae.cli.main import main
 from sparsevae.errors import RunDirectoryError
-from sparsevae.experiments import iclr2019
 from sparsevae.experiments.iclr2019 import (
     RunSpec,
     SweepSettings,
@@ -18,6 +17,7 @@ from sparsevae.experiments.iclr2019 import (
     train_one,
     write_report,
 )
+from sparsevae.experiments.iclr2019 import sweep as iclr2019_sweep
 from sparsevae.training import read_metrics
 
 
@@ -90,13 +90,13 @@ def test_report_sets_ours_beside_the_published_numbers(finished, tmp_path):
 def test_finished_runs_are_skipped(finished, monkeypatch):
     out, rows = finished
     monkeypatch.setattr(
-        iclr2019, "train_one", lambda *a, **k: pytest.fail("a finished run was trained again")
+        iclr2019_sweep, "train_one", lambda *a, **k: pytest.fail("a finished run was trained again")
     )
     assert run_sweep(tiny(), out, progress=False) == rows
 
 
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
-    real_train = iclr2019.train_one
+    real_train = iclr2019_sweep.train_one
     trained: list[str] = []
 
     def interrupt_third(spec, *args, **kwargs):
@@ -105,7 +105,7 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
         trained.append(spec.id)
         return real_train(spec, *args, **kwargs)
 
-    monkeypatch.setattr(iclr2019, "train_one", interrupt_third)
+    monkeypatch.setattr(iclr2019_sweep, "train_one", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(tiny(), tmp_path, progress=False)
     first = read_results(tmp_path)
@@ -118,7 +118,7 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
         trained.append(spec.id)
         return real_train(spec, *args, **kwargs)
 
-    monkeypatch.setattr(iclr2019, "train_one", count)
+    monkeypatch.setattr(iclr2019_sweep, "train_one", count)
     rows = run_sweep(tiny(), tmp_path, progress=False)
     assert trained[2:] == [s.id for s in tiny().runs()][2:]  # only the missing runs
     assert rows[:2] == first
@@ -162,6 +162,25 @@ def test_cli_quick_flags_and_report_only(tmp_path, capsys):
     assert main(["reproduce", "iclr2019", "--out", str(empty), "--report-only"]) == 2
     assert main(["reproduce", "iclr2019", "--out", str(empty), "--alphas", "1.5"]) == 2
     assert "α" in capsys.readouterr().err
+
+
+def test_seeds_repeat_the_grid_and_the_report_averages_them(finished, tmp_path):
+    ids = [spec.id for spec in tiny(seeds=(0, 2)).runs()]
+    assert ids[:3] == ["digits-vae-J3", "digits-vsc-a0.2-J3", "digits-vsc-a0.5-J3"]
+    assert ids[3:] == ["digits-vae-J3-s2", "digits-vsc-a0.2-J3-s2", "digits-vsc-a0.5-J3-s2"]
+    _, rows = finished
+    vae = dict(rows[0], dataset="mnist", latent_dim=200, neg_elbo=100.0)
+    again = dict(vae, id="mnist-vae-J200-s1", seed=1, neg_elbo=104.0)
+    settings = tiny(datasets=["mnist"], latent_dims=[200], seeds=(0, 1))
+    text = write_report([vae, again], settings, tmp_path).read_text()
+    assert "| 200 | 102.00 | 106.28 |" in text  # the mean of the two seeds beside the published
+    assert "seeds 0, 1" in text
+
+
+def test_a_sweep_of_an_older_version_with_another_seed_is_refused(tmp_path):
+    (tmp_path / "sweep.json").write_text(json.dumps({"seed": 3, "epochs": 1}))
+    with pytest.raises(RunDirectoryError, match="seed=3"):
+        run_sweep(tiny(), tmp_path, progress=False)
 
 
 def test_report_durations_read_in_sensible_units():

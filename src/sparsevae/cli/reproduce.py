@@ -6,6 +6,7 @@ import argparse
 import importlib
 
 from ..experiments import EXPERIMENT_MODULES, EXPERIMENTS
+from ..experiments.flags import add_shared_flags
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -21,5 +22,6 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         sub = experiments.add_parser(
             experiment.name, help=experiment.description, description=experiment.description
         )
+        add_shared_flags(sub, quick=experiment.quick, several_seeds=experiment.several_seeds)
         experiment.add_arguments(sub)
         sub.set_defaults(func=experiment.run)

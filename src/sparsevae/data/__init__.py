@@ -7,6 +7,7 @@ Registered names (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10-gray``, ``
 from . import builtin, public, synthetic, user  # noqa: F401  (registers the sets and schemes)
 from .base import Dataset, validate_images
 from .downloads import DownloadError, DownloadSettings, RemoteFile
+from .record import data_record
 from .registry import (
     DATASETS,
     USER_SCHEMES,
@@ -24,6 +25,7 @@ __all__ = [
     "DownloadError",
     "DownloadSettings",
     "RemoteFile",
+    "data_record",
     "dataset_spec",
     "load_dataset",
     "register_dataset",

@@ -1,0 +1,79 @@
+"""The flags every ``sparsevae reproduce`` experiment shares, defined once.
+
+``--out``, ``--quick``, ``--device``, ``--seeds`` (or ``--seed`` where an experiment has one
+seed), ``--no-progress`` and ``--progress``.  Flags that ``--quick`` changes default to None on
+the command line; :func:`preset_values` then fills them from the quick or the full protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any, TypeVar
+
+S = TypeVar("S")
+
+
+def _one_seed(text: str) -> list[int]:
+    try:
+        return [int(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def add_shared_flags(p: argparse.ArgumentParser, *, quick: str, several_seeds: bool) -> None:
+    """Add the shared flags; ``quick`` says what ``--quick`` runs."""
+    p.add_argument("--out", required=True, help="output directory (created; resumed if present)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"small smoke-test protocol: {quick} (any flag given explicitly still wins)",
+    )
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
+    if several_seeds:
+        seeds = p.add_mutually_exclusive_group()
+        seeds.add_argument(
+            "--seeds",
+            nargs="+",
+            type=int,
+            metavar="SEED",
+            help="repeat every run with each seed (default 0); runs of seed S > 0 get -sS ids",
+        )
+        seeds.add_argument(
+            "--seed", type=_one_seed, dest="seeds", metavar="SEED", help="same as --seeds SEED"
+        )
+    else:
+        p.add_argument("--seed", type=int, default=0, help="seed of data, weights and scores")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar over runs, no line per run"
+    )
+    p.add_argument("--progress", action="store_true", help="also show each run's epochs")
+
+
+def preset_values(
+    args: argparse.Namespace, full: Mapping[str, Any], quick: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The value of each flag in ``full``: as given, else ``quick``'s (with ``--quick``), else
+    ``full``'s.  Those flags default to None on the command line."""
+    base = {**full, **quick} if args.quick else dict(full)
+    values = {}
+    for name in full:
+        given = getattr(args, name)
+        values[name] = base[name] if given is None else given
+    return values
+
+
+def settings_from_flags(
+    settings: type[S],
+    args: argparse.Namespace,
+    full: Mapping[str, Any],
+    quick: Mapping[str, Any],
+    **given: Any,
+) -> S:
+    """The ``settings`` dataclass from the flags named like its fields (those in ``full`` through
+    :func:`preset_values`); ``given`` are the fields whose flags differ in name or form."""
+    values = {f.name: getattr(args, f.name) for f in fields(settings) if hasattr(args, f.name)}
+    values.update(preset_values(args, full, quick))
+    values.update(given)
+    return settings(**values)

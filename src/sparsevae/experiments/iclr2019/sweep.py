@@ -1,0 +1,198 @@
+"""The ICLR 2019 sweep: train (or resume) and evaluate each run, one results row per run.
+
+Each finished run appends one row to ``OUT/results.jsonl`` (and rewrites ``results.csv``), so an
+interrupted sweep resumes where it stopped; an interrupted run resumes from its last epoch
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ...data import Dataset, data_record, load_dataset
+from ...errors import CheckpointError, RunDirectoryError
+from ...evaluation import evaluate_model, iwae_summary, run_probes
+from ...models import SparseVAEModel, build_model
+from ...models.vae import relaxed_draws
+from ...training import TrainConfig, Trainer, prepare_run_dir
+from ...training.checkpoints import CONFIG_FILE, STATE_FILE
+from ..results import ResultsStore
+from ..runner import run_pending
+from .protocol import CODES, CSV_COLUMNS, NAME, PINNED, RELAXED_SHARPNESS, RunSpec, SweepSettings
+
+EVALUATED = ("neg_elbo", "recon", "kl", "sparsity", "active_elements_mean", "active_units")
+
+
+def results_store(out: str | Path) -> ResultsStore:
+    return ResultsStore(out, key="id", columns=CSV_COLUMNS)
+
+
+def read_results(out: str | Path) -> list[dict[str, Any]]:
+    """Rows of ``OUT/results.jsonl``; a torn last line (killed mid-write) is ignored."""
+    return results_store(out).rows()
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def train_one(
+    spec: RunSpec,
+    data: Dataset,
+    settings: SweepSettings,
+    run_dir: Path,
+    data_info: dict[str, Any],
+    *,
+    progress: bool = False,
+) -> tuple[SparseVAEModel, float]:
+    """Train (or resume) one run in ``run_dir``; return the model and the training seconds."""
+    options: dict[str, Any] = {
+        "input_shape": list(data.shape),
+        "latent_dim": spec.latent_dim,
+        "hidden": [settings.hidden],
+        "likelihood": "bernoulli",
+    }
+    if spec.kind == "vsc":
+        options["alpha"] = spec.alpha
+        options["sharpness_schedule"] = settings.c_schedule
+    config = TrainConfig(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=spec.seed,
+        device=settings.device,
+        kl_warmup_epochs=settings.kl_warmup_epochs,
+        ema_decay=settings.ema_decay,
+    )
+    train_x = data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
+    started = time.perf_counter()
+    if (run_dir / CONFIG_FILE).is_file() and (run_dir / STATE_FILE).is_file():
+        model = build_model(spec.kind, **options)
+        trainer = Trainer(model, config, run_dir=run_dir, data_info=data_info, progress=progress)
+        try:
+            trainer.fit(train_x, resume=True)
+            return model, time.perf_counter() - started
+        except (RunDirectoryError, CheckpointError):
+            pass  # a checkpoint that cannot be resumed (torn, other settings): train afresh
+    prepare_run_dir(run_dir, overwrite=True)
+    model = build_model(spec.kind, **options)
+    trainer = Trainer(model, config, run_dir=run_dir, data_info=data_info, progress=progress)
+    trainer.fit(train_x)
+    return model, time.perf_counter() - started
+
+
+def evaluate_one(
+    model: SparseVAEModel, data: Dataset, settings: SweepSettings, seed: int = 0
+) -> dict[str, Any]:
+    """Test −ELBO terms, sparsity, probes on both codes (one for the VAE, where they coincide)."""
+    metrics = evaluate_model(model, data.test_x, data.test_y, seed=seed)
+    row: dict[str, Any] = {key: metrics.get(key) for key in (*EVALUATED, "recon_sq_error")}
+    if model.kind == "vsc":
+        with relaxed_draws(model, sharpness=RELAXED_SHARPNESS):
+            relaxed = evaluate_model(model, data.test_x, seed=seed)
+        row["neg_elbo_relaxed_c50"] = relaxed["neg_elbo"]
+    if settings.probes and data.train_y is not None and data.test_y is not None:
+        row.update(probe_accuracies(model, data, settings, seed))
+    if settings.iwae_k:
+        n = min(settings.iwae_examples or len(data.test_x), len(data.test_x))
+        row.update(iwae_summary(model, data.test_x[:n], None, samples=settings.iwae_k))
+    return row
+
+
+def probe_accuracies(
+    model: SparseVAEModel, data: Dataset, settings: SweepSettings, seed: int
+) -> dict[str, float]:
+    """``acc_CODE_PROBE`` for each probe on γ·μ and μ (the VAE's μ once, under both names)."""
+    accuracies: dict[str, float] = {}
+    for code in CODES if model.kind == "vsc" else ("sparse",):
+        result = run_probes(
+            model,
+            data.train_x,
+            data.train_y,
+            data.test_x,
+            data.test_y,
+            probes=settings.probes,
+            n_labels=settings.probe_labels,
+            code=code,
+            seed=seed,
+            num_classes=data.num_classes or None,
+        )
+        for probe in settings.probes:
+            accuracies[f"acc_{code}_{probe}"] = result[f"probe_{probe}_accuracy"]
+    if model.kind != "vsc":  # a VAE's code is its posterior mean μ: one number serves both
+        for probe in settings.probes:
+            accuracies[f"acc_mu_{probe}"] = accuracies[f"acc_sparse_{probe}"]
+    return accuracies
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+def run_sweep(
+    settings: SweepSettings,
+    out: str | Path,
+    data_dirs: dict[str, str] | None = None,
+    *,
+    progress: bool = True,
+    epoch_progress: bool = False,
+    loader: Callable[..., Dataset] = load_dataset,
+) -> list[dict[str, Any]]:
+    """Train and evaluate every run not yet in ``OUT/results.jsonl``; return all rows."""
+    out = Path(out)
+    store = results_store(out)
+    refuse_unseeded_results(store)
+    store.check_settings(settings.record(), PINNED)
+    data_dirs = data_dirs or {}
+    datasets: dict[str, Dataset] = {}
+
+    def train_and_score(spec: RunSpec) -> dict[str, Any]:
+        if spec.dataset not in datasets:
+            datasets[spec.dataset] = loader(spec.dataset, data_dir=data_dirs.get(spec.dataset))
+        data = datasets[spec.dataset]
+        record = data_record(spec.dataset, data, data_dir=data_dirs.get(spec.dataset))
+        run_dir = out / "runs" / spec.id
+        model, train_seconds = train_one(
+            spec, data, settings, run_dir, record, progress=epoch_progress
+        )
+        started = time.perf_counter()
+        row: dict[str, Any] = {
+            "id": spec.id,
+            "dataset": spec.dataset,
+            "model": spec.label,
+            "kind": spec.kind,
+            "alpha": spec.alpha,
+            "latent_dim": spec.latent_dim,
+            "seed": spec.seed,
+        }
+        row.update(evaluate_one(model, data, settings, spec.seed))
+        row["train_seconds"] = round(train_seconds, 1)
+        row["eval_seconds"] = round(time.perf_counter() - started, 1)
+        return row
+
+    return run_pending(
+        NAME,
+        settings.runs(),
+        store,
+        train_and_score,
+        estimate=settings.estimate_seconds,
+        summary=run_summary,
+        progress=progress,
+    )
+
+
+def run_summary(row: dict[str, Any]) -> str:
+    accuracy = row.get("acc_sparse_paper")
+    return (
+        f"−ELBO {row['neg_elbo']:.2f}  sparsity {row['sparsity']:.3f}"
+        + ("" if accuracy is None else f"  paper-probe acc {100 * accuracy:.2f} %")
+        + f"  ({row['train_seconds']:.0f} s)"
+    )
+
+
+def refuse_unseeded_results(store: ResultsStore) -> None:
+    """Sweeps of sparsevae 0.1 kept one ``seed`` and no seed in their run ids: their rows are
+    seed 0's only if that seed was 0."""
+    saved = store.saved_settings() or {}
+    if "seeds" not in saved and saved.get("seed", 0) != 0:
+        raise RunDirectoryError(
+            f"{store.out} holds results made with seed={saved['seed']} by an older sparsevae; "
+            "use a new --out directory"
+        )

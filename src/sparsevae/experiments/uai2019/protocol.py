@@ -1,0 +1,155 @@
+"""The UAI 2019 Smiley protocol: its settings, the runs (model × J × β) and what each costs."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ...errors import ConfigError
+from ..cost import autoencoder_macs, compute_seconds, training_seconds
+
+NAME = "uai2019-smiley"
+MODELS = ("vsc-uai", "beta-vae", "beta-tcvae")
+N_ATTRIBUTES = 4  # Smiley factors: 4 binary attributes, then the 18 sources
+PIXELS = 64 * 64
+# The supplement's full-size protocol; QUICK replaces it for a smoke test (any flag still wins).
+FULL: dict[str, Any] = {
+    "latent_dims": [18, 40, 60],
+    "betas": [2.0, 4.0],
+    "hidden": [3000],
+    "likelihood": "gaussian-learned",
+    "n_train": 80000,
+    "n_val": 2000,
+    "n_test": 5000,
+    "epochs": 1250,
+    "batch_size": 500,
+    "lr": 5e-4,
+}
+QUICK: dict[str, Any] = {
+    "latent_dims": [18],
+    "betas": [2.0],
+    "hidden": [256],
+    "likelihood": "bernoulli",
+    "n_train": 2000,
+    "n_val": 200,
+    "n_test": 500,
+    "epochs": 2,
+    "batch_size": 100,
+    "lr": 1e-3,
+}
+QUICK_TEXT = "J = 18, β = 2, hidden 256, 2 epochs on 2,000 images (about a minute on a CPU)"
+# Settings that change the results: rows made with others are never mixed into one table.
+PINNED = (
+    "hidden",
+    "likelihood",
+    "alpha",
+    "n_pseudo_inputs",
+    "variant",
+    "warmup_start",
+    "warmup_end",
+    "lr_drop_at",
+    "n_train",
+    "n_val",
+    "n_test",
+    "epochs",
+    "batch_size",
+    "lr",
+    "seed",
+    "factors",
+    "dci_method",
+)
+# Scoring a run's codes (DCI with random forests, MIG, SAP) on validation and test: an allowance,
+# not a measurement.
+SCORE_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    kind: str
+    latent_dim: int
+    beta: float | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.kind}_J{self.latent_dim}" + ("" if self.beta is None else f"_b{self.beta:g}")
+
+
+@dataclass
+class SmileySettings:
+    latent_dims: list[int]
+    betas: list[float]
+    hidden: list[int]
+    likelihood: str
+    n_train: int
+    n_val: int
+    n_test: int
+    epochs: int
+    batch_size: int
+    lr: float
+    models: tuple[str, ...] = MODELS
+    alpha: float = 0.003  # VSC's target spike probability
+    n_pseudo_inputs: int = 20
+    variant: str = "supplement"
+    warmup_start: float = 0.375  # VSC: the spike-only phase ends (fraction of training)
+    warmup_end: float = 0.4  # VSC: the slab warm-up ramp ends
+    lr_drop_at: float = 0.4  # VSC: learning rate × 0.1 from here on
+    seed: int = 0
+    factors: str = "sources"  # or all: score against all 22 factors
+    dci_method: str = "forest"
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.n_train < 1 or self.n_val < 10 or self.n_test < 10:
+            raise ConfigError("--n-train must be >= 1, --n-val and --n-test >= 10")
+        if any(j < 2 for j in self.latent_dims):
+            raise ConfigError("--latent-dims must be at least 2")
+        if any(not b > 0 for b in self.betas):
+            raise ConfigError("--betas must be positive")
+        unknown = sorted(set(self.models) - set(MODELS))
+        if unknown:
+            raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")
+        self.models = tuple(self.models)
+
+    def record(self) -> dict[str, Any]:
+        """The settings as ``sweep.json`` (and results.json's ``protocol``) keep them."""
+        return asdict(self)
+
+    def runs(self) -> list[RunSpec]:
+        """Per J and model: VSC once, β-VAE and β-TCVAE for each β."""
+        return [
+            RunSpec(kind, latent_dim, beta)
+            for latent_dim in self.latent_dims
+            for kind in self.models
+            for beta in ([None] if kind == "vsc-uai" else self.betas)
+        ]
+
+    def model_config(self, spec: RunSpec, input_shape: list[int]) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "input_shape": input_shape,
+            "latent_dim": spec.latent_dim,
+            "hidden": list(self.hidden),
+            "likelihood": self.likelihood,
+        }
+        if spec.kind == "vsc-uai":
+            config.update(
+                alpha=self.alpha,
+                n_pseudo_inputs=self.n_pseudo_inputs,
+                variant=self.variant,
+                warmup_start=self.warmup_start,
+                warmup_end=self.warmup_end,
+                lr_drop_at=self.lr_drop_at,
+            )
+        else:
+            config["beta"] = spec.beta
+            if spec.kind == "beta-tcvae":  # MWS normaliser: only the logged MI/TC depend on it
+                config["dataset_size"] = self.n_train
+        return config
+
+    def estimate_seconds(self, spec: RunSpec) -> float:
+        """Rough CPU seconds to train one run and score it."""
+        heads = 3 if spec.kind == "vsc-uai" else 2
+        macs = autoencoder_macs(PIXELS, self.hidden, spec.latent_dim, heads)
+        if spec.kind == "vsc-uai":  # the pseudo-inputs go through the encoder every batch
+            macs *= 1 + self.n_pseudo_inputs / self.batch_size
+        encode = compute_seconds(macs * (self.n_val + self.n_test))
+        return training_seconds(macs, self.n_train * self.epochs) + encode + SCORE_SECONDS
