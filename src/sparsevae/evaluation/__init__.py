@@ -11,6 +11,7 @@ from .metrics import (
     sparsity,
 )
 from .probes import CODES, PROBES, probe_codes, run_probes
+from .usage import code_usage, usage_warning
 
 __all__ = [
     "CODES",
@@ -19,6 +20,7 @@ __all__ = [
     "active_element_counts",
     "active_element_distribution",
     "active_units",
+    "code_usage",
     "encode_dataset",
     "evaluate_model",
     "iwae_log_likelihood",
@@ -27,4 +29,5 @@ __all__ = [
     "probe_codes",
     "run_probes",
     "sparsity",
+    "usage_warning",
 ]

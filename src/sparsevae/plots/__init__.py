@@ -1,5 +1,6 @@
 """Figures (matplotlib, headless).  One module per kind of figure; the common ones re-exported."""
 
 from .grids import image_grid, reconstruction_pairs, save_image_grid
+from .usage import plot_code_usage
 
-__all__ = ["image_grid", "reconstruction_pairs", "save_image_grid"]
+__all__ = ["image_grid", "plot_code_usage", "reconstruction_pairs", "save_image_grid"]
