@@ -135,12 +135,11 @@ def shared_attribute_samples(
 
 
 def _prior_component_samples(model: SparseVAEModel, x: torch.Tensor, n: int) -> torch.Tensor:
-    if not hasattr(model, "prior_components"):
+    if not model.learned_prior:
         raise ConfigError(
             f"mode 'prior-component' needs a learned prior (vsc-uai), not {model.kind!r}"
         )
-    component = model.selected_component(x)[0]
-    return model.decode(model.sample_latents(n, component)).cpu()
+    return model.decode(model.prior_for(x).sample((n,))[:, 0]).cpu()
 
 
 def _active_set_samples(model: SparseVAEModel, x: torch.Tensor, n: int) -> torch.Tensor:
@@ -149,12 +148,6 @@ def _active_set_samples(model: SparseVAEModel, x: torch.Tensor, n: int) -> torch
             f"mode 'active-set' needs a spike-and-slab model (vsc, vsc-uai), not {model.kind!r}"
         )
     mask = active_set(model, x).expand(n, -1)
-    if hasattr(model, "prior_components"):
-        p = model.prior_components()
-        k = model.selected_component(x)[0]
-        loc, scale = p.loc[k], p.scale[k]
-    else:
-        loc = torch.zeros(model.latent_dim, device=mask.device)
-        scale = torch.ones_like(loc)
-    slab = loc + scale * torch.randn(n, model.latent_dim, device=mask.device)
+    prior = model.prior_for(x)  # N(0, 1) slabs for vsc; the picked component's for vsc-uai
+    slab = prior.loc[0] + prior.scale[0] * torch.randn(n, model.latent_dim, device=mask.device)
     return model.decode(torch.where(mask, slab, torch.zeros_like(slab))).cpu()

@@ -12,7 +12,8 @@ Every hook is declared here with its default, so callers never probe a model wit
                              of gradient steps
 ``extra_metrics(x, y)``      model-specific numbers that join ``evaluate_model`` (default: none)
 ``posterior`` / ``prior`` /  variational models only (``is_variational = True``); the others
-``elbo`` / ``sample``        raise :class:`ConfigError`
+``prior_for`` / ``elbo`` /   raise :class:`ConfigError`
+``sample``
 ===========================  =================================================================
 """
 
@@ -70,6 +71,8 @@ class SparseVAEModel(nn.Module):
     is_variational: ClassVar[bool] = False
     #: True for models fitted by ``fit_closed_form`` rather than by gradient steps.
     fits_in_closed_form: ClassVar[bool] = False
+    #: True when the prior is learned and picked per input (vsc-uai's pseudo-input components).
+    learned_prior: ClassVar[bool] = False
 
     input_shape: tuple[int, ...]
     latent_dim: int
@@ -136,6 +139,11 @@ class SparseVAEModel(nn.Module):
 
     def prior(self):
         """p(z) as a ``torch.distributions`` object."""
+        raise self._no_prior("a prior")
+
+    def prior_for(self, x: torch.Tensor):
+        """The prior each example's KL is taken against, batch shape ``(N, latent_dim)``: p(z)
+        itself, or for a learned prior the component picked for the example."""
         raise self._no_prior("a prior")
 
     def elbo(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

@@ -91,6 +91,9 @@ class VariationalAutoencoder(SparseVAEModel):
         zeros = torch.zeros(self.latent_dim, device=self.head.weight.device)
         return Normal(zeros, torch.ones_like(zeros), validate_args=False)
 
+    def prior_for(self, x: torch.Tensor) -> Distribution:
+        return self.prior().expand((len(x), self.latent_dim))
+
     def kl(self, q: Distribution, x: torch.Tensor | None = None) -> torch.Tensor:
         """KL(q(z|x) ‖ p(z)) per example, summed over latent dimensions (closed form)."""
         return kl_divergence(q, self.prior()).sum(-1)

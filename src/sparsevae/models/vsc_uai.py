@@ -125,6 +125,7 @@ class VSCUAI(VSC):
 
     kind = "vsc-uai"
     config_class = VSCUAIConfig
+    learned_prior = True
 
     def __init__(self, config: VSCUAIConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)
@@ -194,6 +195,12 @@ class VSCUAI(VSC):
     def prior(self) -> SpikeSlab:
         """The prior as an equal mixture's components: batch shape ``(P, J)`` (see ``sample``)."""
         return self.prior_components()
+
+    def prior_for(self, x: torch.Tensor) -> SpikeSlab:
+        """The component the selection function picks for each example, batch ``(N, J)``."""
+        p = self.prior_components()
+        k = self.selected_component(x)
+        return SpikeSlab(p.probs[k], p.loc[k], p.scale[k], self.sharpness, validate_args=False)
 
     def kl_parts(self, q: SpikeSlab, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per example: the selection-weighted spike-and-slab KL to the components, and the

@@ -18,7 +18,7 @@ import torch
 from ...data import Dataset, data_record, load_dataset
 from ...errors import ConfigError
 from ...evaluation.pixel_error import model_pixel_error
-from ...models import SparseVAEModel, build_model
+from ...models import LLGAE, MixturePCA, SparseVAEModel, build_model
 from ...training import TrainConfig, Trainer, load, prepare_run_dir, read_config, read_metrics
 from ...training.checkpoints import atomic_write_json
 from ..results import ResultsStore
@@ -89,13 +89,18 @@ def training_summary(run_dir: Path) -> dict[str, Any]:
     }
 
 
+def code_nonzeros(model: SparseVAEModel) -> int:
+    """Numbers a code holds: one component's block for the block-sparse models."""
+    return model.component_dim if isinstance(model, LLGAE | MixturePCA) else model.latent_dim
+
+
 def row_of(row: str, model: SparseVAEModel, run_dir: Path, test_x: torch.Tensor) -> dict[str, Any]:
     return {
         "row": row,
         "model": describe(model),
         "run_dir": str(run_dir),
         **training_summary(run_dir),
-        "code_nonzeros": getattr(model, "component_dim", model.latent_dim),
+        "code_nonzeros": code_nonzeros(model),
         **score(model, test_x),
     }
 
@@ -136,7 +141,7 @@ def train_row(
     elapsed = time.perf_counter() - started  # includes a data-dependent initialisation
     result = row_of(row, model.cpu(), run_dir, data.test_x)
     result["train_seconds"] = round(elapsed, 1)
-    if getattr(model, "fit_closed_form", None) is not None:  # no optimiser, no epochs
+    if model.fits_in_closed_form:  # no optimiser, no epochs
         result.update(optimizer="closed form", epochs="–")
     return result
 
