@@ -1,9 +1,12 @@
-"""``sparsevae sample RUN_DIR -n 64 --out grid.png``: images decoded from prior draws."""
+"""``sparsevae sample RUN_DIR -n 64 --out grid.png``: images decoded from prior draws (``--out
+samples.npy`` saves them as an array)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..errors import ConfigError
@@ -23,15 +26,22 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "--label", type=int, help="class to draw (conditional models; default: all classes)"
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output PNG")
+    p.add_argument(
+        "--out", required=True, help="output file: a PNG grid, or .npy for the images as an array"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     add_device_argument(p)
     p.set_defaults(func=run)
 
 
+FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".npy")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ConfigError(f"-n must be at least 1, got {args.n}")
+    if Path(args.out).suffix.lower() not in FORMATS:
+        raise ConfigError(f"--out must end in one of {', '.join(FORMATS)}, got {args.out!r}")
     out = check_output_file(args.out, args.overwrite)
     model, _ = load_run(args.run_dir, args.device)
     if not model.is_variational:
@@ -42,8 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--label needs a conditional model (cvae); {model.kind!r} is not")
     labels = sample_labels(model, args.n, args.label)
     torch.manual_seed(args.seed)
-    save_image_grid(
-        model.sample(args.n, labels), out, title=f"{model.kind}: {args.n} prior samples"
-    )
+    images = model.sample(args.n, labels).cpu()
+    if out.suffix.lower() == ".npy":
+        np.save(out, images.numpy())  # (n, C, H, W) in [0, 1]
+    else:
+        save_image_grid(images, out, title=f"{model.kind}: {args.n} prior samples")
     print(f"wrote {args.n} samples to {out}")
     return 0
