@@ -40,6 +40,8 @@ def small_options(kind: str) -> dict:
         options.update(latent_dim=6)
     if "n_pseudo_inputs" in defaults:
         options.update(n_pseudo_inputs=3)
+    if "k" in defaults:
+        options.update(k=2)
     return options
 
 

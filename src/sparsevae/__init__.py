@@ -33,6 +33,7 @@ from .models import (
     MixturePCA,
     SparseAutoencoder,
     SparseVAEModel,
+    TopKAutoencoder,
     build_model,
 )
 from .training import TrainConfig, fit, load, save_model
@@ -61,6 +62,7 @@ __all__ = [
     "SparseVAEError",
     "SparseVAEModel",
     "SpikeSlab",
+    "TopKAutoencoder",
     "TrainConfig",
     "TrainingError",
     "__version__",

@@ -112,6 +112,31 @@ class ConvDecoder(nn.Module):
         return self.deconv(self.dense(z).view(z.shape[0], *self.grid))
 
 
+class LinearDecoder(nn.Module):
+    """x̂ = D·z + b, the generator of classic sparse coding (Olshausen & Field).  The atoms (the
+    columns of D) are kept at unit norm by normalising them in every forward pass, so that the
+    scale of the code cannot drift into the dictionary."""
+
+    def __init__(self, latent_dim: int, output_shape: Sequence[int], params_per_pixel: int = 1):
+        super().__init__()
+        if params_per_pixel != 1:
+            raise ConfigError(
+                "the linear decoder needs a likelihood with one parameter per pixel (bernoulli "
+                "or gaussian), not gaussian-learned"
+            )
+        self.output_shape = tuple(output_shape)
+        size = math.prod(self.output_shape)
+        self.weight = nn.Parameter(torch.randn(size, latent_dim) / math.sqrt(size))
+        self.bias = nn.Parameter(torch.zeros(size))
+
+    def atoms(self) -> torch.Tensor:
+        """The dictionary ``(pixels, latent_dim)``, unit-norm columns."""
+        return self.weight / self.weight.norm(dim=0, keepdim=True).clamp_min(1e-12)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(self.bias, z, self.atoms().T).view(z.shape[0], *self.output_shape)
+
+
 def _check_conv_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     if len(shape) != 3 or shape[1] % 4 or shape[2] % 4 or shape[1] < 8 or shape[2] < 8:
         raise ConfigError(
@@ -137,7 +162,13 @@ def build_decoder(
     output_shape: Sequence[int],
     hidden: Sequence[int],
     params_per_pixel: int = 1,
+    *,
+    linear: bool = False,
 ):
+    """The decoder of ``arch`` (mirroring the encoder), or with ``linear`` a
+    :class:`LinearDecoder` whatever the encoder."""
+    if linear:
+        return LinearDecoder(latent_dim, output_shape, params_per_pixel)
     if arch == "mlp":
         return MLPDecoder(latent_dim, output_shape, hidden, params_per_pixel)
     if arch == "conv":

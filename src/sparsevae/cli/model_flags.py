@@ -30,6 +30,8 @@ class ModelFlag:
 
     def argparse_kwargs(self) -> dict[str, Any]:
         base = _base_type(self.annotation)
+        if base is bool:
+            return {"action": "store_true", "default": None}
         if typing.get_origin(base) is tuple:
             return {"type": int, "nargs": "+", "metavar": "N"}
         if self.choices:

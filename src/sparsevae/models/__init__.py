@@ -7,6 +7,7 @@ from .config import ModelConfig
 from .llgae import LGAE, LLGAE
 from .registry import MODELS, build_model, model_class, register_model
 from .tcvae import BetaTCVAE
+from .topk import TopKAutoencoder
 from .vae import CVAE, VAE, BetaVAE, CauchyVAE, LaplaceVAE, VariationalAutoencoder
 from .vsc import VSC
 from .vsc_uai import VSCUAI
@@ -32,6 +33,7 @@ __all__ = [
     "Schedule",
     "SparseAutoencoder",
     "SparseVAEModel",
+    "TopKAutoencoder",
     "VariationalAutoencoder",
     "build_model",
     "model_class",

@@ -44,7 +44,12 @@ class Autoencoder(SparseVAEModel):
         self.encoder = build_encoder(c.arch, self.input_shape, c.hidden)
         self.to_code = nn.Linear(self.encoder.out_features, self.latent_dim)
         self.decoder = build_decoder(
-            c.arch, self.latent_dim, self.input_shape, c.hidden, self.likelihood.params_per_pixel
+            c.arch,
+            self.latent_dim,
+            self.input_shape,
+            c.hidden,
+            self.likelihood.params_per_pixel,
+            linear=c.linear_decoder,
         )
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

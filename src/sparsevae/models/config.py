@@ -175,6 +175,11 @@ class NetworkConfig(ModelConfig):
     likelihood_sigma: float = option(
         1.0, "standard deviation of the fixed Gaussian likelihood", flag="--sigma"
     )
+    linear_decoder: bool = option(
+        False,
+        "a linear decoder x ≈ D·z + b with unit-norm atoms (classic sparse coding)",
+        flag="--linear-decoder",
+    )
 
     def check(self) -> None:
         super().check()

@@ -80,6 +80,7 @@ class VariationalAutoencoder(SparseVAEModel):
             self.input_shape,
             c.hidden,
             self.likelihood.params_per_pixel,
+            linear=c.linear_decoder,
         )
 
     # -- the parts subclasses change -------------------------------------------------------------
