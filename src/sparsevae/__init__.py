@@ -34,6 +34,7 @@ from .models import (
     SparseAutoencoder,
     SparseVAEModel,
     TopKAutoencoder,
+    VSCThreshold,
     build_model,
 )
 from .training import TrainConfig, fit, load, save_model
@@ -65,6 +66,7 @@ __all__ = [
     "TopKAutoencoder",
     "TrainConfig",
     "TrainingError",
+    "VSCThreshold",
     "__version__",
     "build_model",
     "encode_dataset",

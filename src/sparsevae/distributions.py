@@ -9,10 +9,11 @@ KL between two spike-and-slab distributions below is exact.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 import torch
-from torch.distributions import Distribution, Normal, constraints, register_kl
+from torch.distributions import Distribution, Laplace, Normal, constraints, register_kl
 from torch.distributions.utils import broadcast_all
 
 # γ is clamped away from 0 and 1 in log terms so that the Bernoulli KL stays finite.
@@ -122,3 +123,107 @@ def _kl_spikeslab_spikeslab(q: SpikeSlab, p: SpikeSlab) -> torch.Tensor:
     """Element-wise γ·KL(N(μ,σ²) ‖ N(μp,σp²)) + KL(Bern(γ) ‖ Bern(α)) — exact (VSC eq. 9)."""
     slab = normal_kl(q.loc, q.scale, p.loc, p.scale)
     return q.probs.clamp(PROB_EPS, 1 - PROB_EPS) * slab + bernoulli_kl(q.probs, p.probs)
+
+
+BASES = ("normal", "laplace")
+
+
+class ShiftedSoftThreshold(Distribution):
+    """The posterior of VSC with learned thresholding (Fallah & Rozell, ICML 2022).
+
+    A base draw ``n ~ Normal(0, scale)`` (or ``Laplace(0, scale)``) is soft-thresholded and shifted:
+    ``z = 0`` where ``|n| ≤ threshold``, else ``z = loc + sign(n)·(|n| − threshold)``.  So an
+    element is exactly zero with probability ``1 − probs``, where ``probs = P(|n| > threshold)``
+    depends on the scale only; for the Laplace base the non-zero part is exactly
+    ``Laplace(loc, scale)`` (memorylessness), a spike-and-slab.
+
+    ``rsample`` is the straight-through estimator: the value is the thresholded draw, the gradient
+    that of the un-thresholded ``loc + n`` plus ``−sign(n)`` for the threshold where active.
+    ``log_prob`` is taken with respect to Lebesgue measure plus a unit atom at zero, like
+    :class:`SpikeSlab`.
+    """
+
+    arg_constraints: ClassVar[dict[str, constraints.Constraint]] = {
+        "loc": constraints.real,
+        "scale": constraints.positive,
+        "threshold": constraints.nonnegative,
+    }
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(
+        self,
+        loc: torch.Tensor | float,
+        scale: torch.Tensor | float,
+        threshold: torch.Tensor | float,
+        base: str = "normal",
+        validate_args: bool | None = None,
+    ) -> None:
+        if base not in BASES:
+            raise ValueError(f"base must be one of {', '.join(BASES)}, got {base!r}")
+        self.loc, self.scale, self.threshold = broadcast_all(loc, scale, threshold)
+        self.base_family = base
+        super().__init__(self.loc.shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None) -> ShiftedSoftThreshold:
+        batch_shape = torch.Size(batch_shape)
+        return ShiftedSoftThreshold(
+            self.loc.expand(batch_shape),
+            self.scale.expand(batch_shape),
+            self.threshold.expand(batch_shape),
+            self.base_family,
+            validate_args=False,
+        )
+
+    @property
+    def base(self) -> Distribution:
+        """The un-thresholded distribution of ``loc + n``."""
+        family = Normal if self.base_family == "normal" else Laplace
+        return family(self.loc, self.scale, validate_args=False)
+
+    @property
+    def noise(self) -> Distribution:
+        family = Normal if self.base_family == "normal" else Laplace
+        return family(torch.zeros_like(self.loc), self.scale, validate_args=False)
+
+    @property
+    def probs(self) -> torch.Tensor:
+        """P(z ≠ 0) = P(|n| > threshold)."""
+        ratio = self.threshold / self.scale
+        if self.base_family == "normal":
+            return torch.erfc(ratio / math.sqrt(2.0))
+        return torch.exp(-ratio)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.probs * self.loc  # the shrunk tails are symmetric about loc
+
+    def _threshold(self, n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        active = n.abs() > self.threshold
+        shrunk = self.loc + torch.sign(n) * (n.abs() - self.threshold)
+        return torch.where(active, shrunk, torch.zeros_like(shrunk)), active
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
+        n = self.noise.rsample(sample_shape)
+        hard, active = self._threshold(n)
+        smooth = self.loc + n
+        threshold_path = torch.where(active, torch.sign(n), torch.zeros_like(n)) * (
+            self.threshold - self.threshold.detach()
+        )
+        return smooth + (hard - smooth).detach() - threshold_path
+
+    @torch.no_grad()
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
+        return self._threshold(self.noise.sample(sample_shape))[0]
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Log density w.r.t. Lebesgue measure plus a unit atom at 0: ``log(1 − probs)`` at 0, else
+        the base density of the noise that lands there, ``n = u + sign(u)·threshold``
+        (``u = value − loc``)."""
+        if self._validate_args:
+            self._validate_sample(value)
+        u = value - self.loc
+        n = u + torch.sign(u) * self.threshold
+        continuous = self.noise.log_prob(n)
+        spike = torch.log1p(-self.probs.clamp(max=1 - PROB_EPS)).expand_as(continuous)
+        return torch.where(value == 0, spike, continuous)

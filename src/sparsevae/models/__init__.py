@@ -10,6 +10,7 @@ from .tcvae import BetaTCVAE
 from .topk import TopKAutoencoder
 from .vae import CVAE, VAE, BetaVAE, CauchyVAE, LaplaceVAE, VariationalAutoencoder
 from .vsc import VSC
+from .vsc_threshold import VSCThreshold
 from .vsc_uai import VSCUAI
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "SparseAutoencoder",
     "SparseVAEModel",
     "TopKAutoencoder",
+    "VSCThreshold",
     "VariationalAutoencoder",
     "build_model",
     "model_class",

@@ -12,6 +12,7 @@ from ..distributions import SpikeSlab
 from .base import Schedule
 from .config import option, require
 from .registry import register_model
+from .spike_codes import CODES, spike_code
 from .vae import VAEConfig, VariationalAutoencoder, split_heads
 
 SHARPNESS_SCHEDULES = ("linear", "constant")
@@ -34,6 +35,7 @@ class VSCConfig(VAEConfig):
     code_threshold: float = option(
         0.5, "elements whose γ is below this are exactly 0 in the code", flag="--code-threshold"
     )
+    code: str = option("sparse-mean", "the code encode returns", flag="--code", choices=CODES)
 
     def check(self) -> None:
         super().check()
@@ -92,6 +94,4 @@ class VSC(VariationalAutoencoder):
         )
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        q = self.posterior(x, y)
-        keep = q.probs >= self.config.code_threshold
-        return torch.where(keep, q.probs * q.loc, torch.zeros_like(q.loc))
+        return spike_code(self.posterior(x, y), self.config.code_threshold, self.config.code)
