@@ -166,6 +166,7 @@ def test_evaluate_cli_reports_likelihood_probes_and_figures(run_dir, tmp_path, c
     written = sorted(p.name for p in figures.iterdir())
     assert written == [
         "active_elements.png",
+        "code_usage.png",
         "reconstructions.png",
         "samples.png",
         "traversals.png",

@@ -33,8 +33,20 @@ def test_dimension_selection_has_no_input_dependent_latents_and_jaccard_one():
     assert usage["jaccard_mean"] == 1.0
     assert usage["active_elements_mean"] == 5 and usage["active_elements_std"] == 0
     warning = usage_warning(usage)
-    assert "global choice of dimensions" in warning and "5 of 50 latents" in warning
+    assert "selects dimensions" in warning and "5 of 50 latents" in warning
+    assert "hold 100% of the non-zeros, 45 are never on" in warning
     assert "\n" not in warning
+    assert usage_warning(usage, sparse=False) is None  # a dense model may use a fixed set
+
+
+def test_near_dimension_selection_is_reported_too():
+    codes = torch.zeros(1000, 40)
+    codes[:, :15] = 1.0  # always on
+    codes[:3, 15:20] = 1.0  # five latents for 0.3 % of inputs
+    usage = code_usage(codes)
+    assert usage["input_dependent_latents"] == 5
+    assert usage["always_on_share_of_nonzeros"] == pytest.approx(15_000 / 15_015)
+    assert "15 of 40 latents are on for almost every input" in usage_warning(usage)
 
 
 def test_all_zero_code_is_dead():
@@ -45,6 +57,7 @@ def test_all_zero_code_is_dead():
     assert usage["jaccard_mean"] == 1.0  # J(∅, ∅) = 1: every input has the same (empty) set
     assert usage["active_elements_max"] == 0 and usage["active_elements_histogram"][0] == 100
     assert usage_warning(usage).startswith("the code is dead")
+    assert usage_warning(usage, sparse=False).startswith("the code is dead")
 
 
 def test_dense_code_warns_that_nothing_is_selected():
@@ -174,3 +187,27 @@ def test_usage_figure_names_mismatched_labels(tmp_path):
     with pytest.raises(DataError, match="3 labels for 5 codes"):
         plot_code_usage(torch.ones(5, 2), tmp_path / "u.png", torch.zeros(3))
     assert not (tmp_path / "u.png").exists()
+
+
+def test_training_warns_when_the_code_is_dead(tmp_path, capsys):
+    from sparsevae.cli.main import main
+
+    argv = ["train", "--model", "sparse-ae", "--l1", "50", "--latent-dim", "8", "--hidden", "32"]
+    argv += ["--epochs", "2", "--out", str(tmp_path / "r"), "--no-progress"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "sparsevae: warning: sparse-ae: the code is dead: every element is 0 for every input, so "
+        "the reconstruction cannot depend on the input; weaken the sparsity pressure (e.g. a "
+        "smaller l1 for sparse-ae, a larger alpha for vsc)"
+    ]
+    assert main(["evaluate", str(tmp_path / "r"), "--json"]) == 0
+    assert "the code is dead" in capsys.readouterr().err
+
+
+def test_a_dense_model_gets_no_usage_warning(tmp_path, capsys):
+    from sparsevae.cli.main import main
+
+    argv = ["train", "--model", "vae", "--latent-dim", "4", "--hidden", "16", "--epochs", "1"]
+    assert main([*argv, "--out", str(tmp_path / "v"), "--no-progress"]) == 0
+    assert "warning" not in capsys.readouterr().err

@@ -22,6 +22,7 @@ from ..evaluation import (
     CODES,
     DEFAULT_IWAE_SAMPLES,
     PROBES,
+    encode_dataset,
     evaluate_model,
     iwae_summary,
     run_probes,
@@ -38,9 +39,15 @@ from .common import (
     run_dataset,
     sample_labels,
 )
-from .output import format_table, json_safe
+from .output import format_table, json_safe, warn_about_usage
 
-FIGURES = ("reconstructions.png", "samples.png", "traversals.png", "active_elements.png")
+FIGURES = (
+    "reconstructions.png",
+    "samples.png",
+    "traversals.png",
+    "active_elements.png",
+    "code_usage.png",
+)
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -111,6 +118,7 @@ def write_figures(
     from ..plots import reconstruction_pairs, save_image_grid
     from ..plots.curves import plot_active_histogram
     from ..plots.traversals import save_latent_traversals
+    from ..plots.usage import plot_code_usage
 
     if not directory.is_dir():
         raise DataError(f"{directory}: --figures directory does not exist")
@@ -138,6 +146,10 @@ def write_figures(
         histogram, paths["active_elements.png"], title=f"{model.kind}: non-zero code elements"
     )
     written.append("active_elements.png")
+    plot_code_usage(
+        encode_dataset(model, x, y), paths["code_usage.png"], y, title=f"{model.kind}: code usage"
+    )
+    written.append("code_usage.png")
     return written
 
 
@@ -196,4 +208,5 @@ def run(args: argparse.Namespace) -> int:
         print(format_table(metrics))
         if args.figures:
             print(f"figures written to {args.figures}: {', '.join(metrics['figures'])}")
+    warn_about_usage(model, metrics)
     return 0

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
+
+from ..evaluation.usage import usage_warning
+from ..models import SparseVAEModel
 
 # Metric key → the label the table shows; keys without one are shown as they are.
 LABELS = {
@@ -20,6 +24,19 @@ LABELS = {
     "active_elements_p10": "non-zero code elements per example, 10th pct",
     "active_elements_median": "non-zero code elements per example, median",
     "active_elements_p90": "non-zero code elements per example, 90th pct",
+    "active_elements_min": "non-zero code elements per example, min",
+    "active_elements_max": "non-zero code elements per example, max",
+    "variance_explained": "variance explained by the reconstructions",
+    "dead_latents": "latents never active (dead)",
+    "always_on_latents": "latents active for ≥ 99 % of inputs (always on)",
+    "input_dependent_latents": "latents that switch with the input",
+    "active_1_to_99_percent_latents": "latents active for 1–99 % of inputs",
+    "input_dependent_fraction_of_used": "input-dependent share of the used latents",
+    "active_1_to_99_percent_of_used": "share of the used latents active for 1–99 % of inputs",
+    "always_on_share_of_nonzeros": "share of the non-zeros in always-on latents",
+    "jaccard_mean": "overlap of two inputs' active sets (mean Jaccard)",
+    "jaccard_within_class": "overlap of active sets, same class",
+    "jaccard_across_class": "overlap of active sets, different classes",
     "active_units": "active units (Var of mean > 0.01)",
     "iwae_neg_log_likelihood": "−log p(x), importance-weighted (nats)",
     "iwae_log_likelihood": "log p(x), importance-weighted (nats)",
@@ -37,10 +54,19 @@ LABELS = {
 }
 
 
+# Settings of the measures rather than results: not shown in the table (they stay in --json).
+HIDDEN = {"always_on_threshold", "rare_threshold", "jaccard_pairs", "dead_fraction"}
+HIDDEN |= {"always_on_fraction", "input_dependent_fraction"}
+
+
 def format_table(metrics: dict[str, Any]) -> str:
     """One line per scalar metric: its label, then the value (accuracies in %); lists and dicts
-    (histograms, file lists) are left out."""
-    shown = {k: v for k, v in metrics.items() if not isinstance(v, list | dict)}
+    (histograms, file lists), unset values and the measures' settings are left out."""
+    shown = {
+        k: v
+        for k, v in metrics.items()
+        if not isinstance(v, list | dict) and v is not None and k not in HIDDEN
+    }
     width = max(len(LABELS.get(k, k)) for k in shown)
     lines = []
     for key, value in shown.items():
@@ -58,3 +84,10 @@ def json_safe(metrics: dict[str, Any]) -> dict[str, Any]:
         k: (str(v) if isinstance(v, float) and not math.isfinite(v) else v)
         for k, v in metrics.items()
     }
+
+
+def warn_about_usage(model: SparseVAEModel, metrics: dict[str, Any]) -> None:
+    """One line on stderr when the test codes are dead, or not sparse for a sparse model."""
+    warning = usage_warning(metrics, sparse=model.sparse_code)
+    if warning:
+        print(f"sparsevae: warning: {model.kind}: {warning}", file=sys.stderr)

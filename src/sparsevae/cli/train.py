@@ -24,7 +24,7 @@ from .common import (
     run_dataset,
 )
 from .model_flags import model_flags
-from .output import format_table
+from .output import format_table, warn_about_usage
 
 DEFAULT_EPOCHS = 10
 
@@ -245,3 +245,4 @@ def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
     print(f"\ntest metrics of {model.kind} on {data.name}:")
     print(format_table(metrics))
     print(f"run written to {run_dir}")
+    warn_about_usage(model, metrics)

@@ -1,17 +1,15 @@
 """Evaluation: test ELBO terms, importance-weighted likelihood, sparsity, active units, probes."""
 
 from .likelihood import DEFAULT_IWAE_SAMPLES, iwae_log_likelihood, iwae_summary
-from .metrics import (
+from .metrics import active_units, encode_dataset, evaluate_model, posterior_means
+from .probes import CODES, PROBES, probe_codes, run_probes
+from .usage import (
     active_element_counts,
     active_element_distribution,
-    active_units,
-    encode_dataset,
-    evaluate_model,
-    posterior_means,
+    code_usage,
     sparsity,
+    usage_warning,
 )
-from .probes import CODES, PROBES, probe_codes, run_probes
-from .usage import code_usage, usage_warning
 
 __all__ = [
     "CODES",

@@ -9,6 +9,7 @@ import torch
 from ..batching import DEFAULT_BATCH_SIZE, eval_mode, iter_batches, map_batches, private_rng
 from ..models import SparseVAEModel
 from .pixel_error import centred_pixel_error
+from .usage import code_usage
 
 # Burda et al. (2016): a unit is active when the variance over the data of its posterior mean
 # exceeds 0.01.
@@ -54,40 +55,10 @@ def posterior_means(
         )
 
 
-def sparsity(codes: torch.Tensor) -> dict[str, Any]:
-    """Fraction of exactly-zero code elements, overall and per example (mean, min, max)."""
-    zero = (codes == 0).float()
-    per_example = zero.mean(1)
-    active = active_element_counts(codes).float()
-    return {
-        "sparsity": float(zero.mean()),
-        "sparsity_per_example_min": float(per_example.min()),
-        "sparsity_per_example_max": float(per_example.max()),
-        "active_elements_mean": float(active.mean()),
-    }
-
-
-def active_element_counts(codes: torch.Tensor) -> torch.Tensor:
-    """Number of non-zero code elements of each example, ``(N,)`` integers."""
-    return (codes != 0).sum(1)
-
-
-def active_element_distribution(codes: torch.Tensor) -> dict[str, Any]:
-    """How many elements each example's code uses: quantiles and the full histogram.
-
-    ``active_elements_histogram[j]`` is the number of examples with exactly ``j`` non-zero elements
-    (``j`` from 0 to ``latent_dim``).
-    """
-    counts = active_element_counts(codes)
-    as_float = counts.float()
-    quantiles = torch.quantile(as_float, torch.tensor([0.1, 0.5, 0.9]))
-    return {
-        "active_elements_std": float(as_float.std()) if len(counts) > 1 else 0.0,
-        "active_elements_p10": float(quantiles[0]),
-        "active_elements_median": float(quantiles[1]),
-        "active_elements_p90": float(quantiles[2]),
-        "active_elements_histogram": torch.bincount(counts, minlength=codes.shape[1] + 1).tolist(),
-    }
+def total_variance(x: torch.Tensor) -> float:
+    """Σ‖x − x̄‖² over the examples: the error of reconstructing every example by the mean."""
+    flat = x.flatten(1).double()
+    return float(((flat - flat.mean(0)) ** 2).sum())
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
@@ -105,19 +76,20 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Test metrics in nats per example: the loss terms (``neg_elbo``, ``recon``, ``kl`` for
     variational models), squared reconstruction error, the pixel error (see
-    :mod:`.pixel_error`), sparsity, the distribution of non-zero code elements per example
-    (``active_elements_histogram`` among them), active units, and the model's own
-    ``extra_metrics``.
+    :mod:`.pixel_error`), the fraction of the data's variance the reconstructions explain, how
+    the code uses its latents (:func:`.usage.code_usage`: sparsity, non-zeros per example, dead /
+    always-on / input-dependent latents, overlap of active sets), active units, and the model's
+    own ``extra_metrics``.
 
     Computed in eval mode (the model's mode is restored) with torch seeded by ``seed`` for this
     call only: the single-sample ELBO is random, the report is reproducible.
     """
-    y = labels_for(model, y)
+    y_all, y = y, labels_for(model, y)  # all labels for the usage by class; y for the model
     with eval_mode(model), private_rng(seed):
         sums, codes = _reconstruction_sums(model, x, y, batch_size)
         result: dict[str, Any] = {name: total / len(x) for name, total in sums.items()}
-        result.update(sparsity(codes))
-        result.update(active_element_distribution(codes))
+        result.update(code_usage(codes, y_all))
+        result["variance_explained"] = 1.0 - sums["recon_sq_error"] / total_variance(x)
         means = posterior_means(model, x, y, batch_size) if model.is_variational else codes
         result["active_units"] = active_units(means)
         # Model-specific metrics join the common ones, never replace them.

@@ -17,11 +17,48 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .metrics import active_element_distribution, sparsity
 
 ALWAYS_ON = 0.99  # a latent active for at least this fraction of inputs is "always on"
 RARE = 0.01  # below this fraction a used latent is "rarely" active (the 1 %–99 % criterion)
 JACCARD_PAIRS = 10_000  # random pairs of examples the mean Jaccard similarity is estimated on
+
+
+def sparsity(codes: torch.Tensor) -> dict[str, Any]:
+    """Fraction of exactly-zero code elements, overall and per example (mean, min, max)."""
+    zero = (codes == 0).float()
+    per_example = zero.mean(1)
+    active = active_element_counts(codes).float()
+    return {
+        "sparsity": float(zero.mean()),
+        "sparsity_per_example_min": float(per_example.min()),
+        "sparsity_per_example_max": float(per_example.max()),
+        "active_elements_mean": float(active.mean()),
+    }
+
+
+def active_element_counts(codes: torch.Tensor) -> torch.Tensor:
+    """Number of non-zero code elements of each example, ``(N,)`` integers."""
+    return (codes != 0).sum(1)
+
+
+def active_element_distribution(codes: torch.Tensor) -> dict[str, Any]:
+    """How many elements each example's code uses: quantiles and the full histogram.
+
+    ``active_elements_histogram[j]`` is the number of examples with exactly ``j`` non-zero elements
+    (``j`` from 0 to ``latent_dim``).
+    """
+    counts = active_element_counts(codes)
+    as_float = counts.float()
+    quantiles = torch.quantile(as_float, torch.tensor([0.1, 0.5, 0.9]))
+    return {
+        "active_elements_std": float(as_float.std()) if len(counts) > 1 else 0.0,
+        "active_elements_min": int(counts.min()),
+        "active_elements_max": int(counts.max()),
+        "active_elements_p10": float(quantiles[0]),
+        "active_elements_median": float(quantiles[1]),
+        "active_elements_p90": float(quantiles[2]),
+        "active_elements_histogram": torch.bincount(counts, minlength=codes.shape[1] + 1).tolist(),
+    }
 
 
 def active_matrix(codes: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -64,16 +101,6 @@ def latent_classes(frequency: torch.Tensor, always_on: float, rare: float) -> di
             float(frequency[frequency >= always_on].sum()) / total if total else None
         ),
     }
-
-
-def _nonzeros_per_example(active: torch.Tensor) -> dict[str, Any]:
-    """Mean, std, min, p10, median, p90, max and histogram of the non-zeros per example."""
-    summary = active_element_distribution(active)
-    used = np.flatnonzero(summary["active_elements_histogram"])
-    summary["active_elements_mean"] = sparsity(active)["active_elements_mean"]
-    summary["active_elements_min"] = int(used[0])
-    summary["active_elements_max"] = int(used[-1])
-    return summary
 
 
 def _jaccard(active: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> float | None:
@@ -206,33 +233,46 @@ def code_usage(
         "latent_frequency": frequency.tolist(),
     }
     result.update(latent_classes(frequency, always_on, rare))
-    result.update(_nonzeros_per_example(active))
+    result.update(sparsity(active))
+    result.update(active_element_distribution(active))
     result.update(_overlap(active, as_labels(labels, len(active)), pairs, seed))
     result["variance_explained"] = None if x is None else variance_explained(x, reconstructions)
     return result
 
 
-def usage_warning(summary: dict[str, Any]) -> str | None:
-    """One line saying why a ``code_usage`` summary is not a sparse code, or None when it may be."""
+#: A code whose always-on latents hold at least this share of the non-zeros mostly selects
+#: dimensions, even when a few latents switch with the input.
+DIMENSION_SELECTION_SHARE = 0.9
+
+
+def usage_warning(summary: dict[str, Any], *, sparse: bool = True) -> str | None:
+    """One line saying why a ``code_usage`` summary is not a working sparse code, or None.
+
+    A dead code (every element 0 for every input) is always reported.  For a model meant to give a
+    sparse code (``sparse=True``), so are a dense code (no element ever exactly 0) and dimension
+    selection: no latent switches with the input, or the always-on latents hold at least
+    ``DIMENSION_SELECTION_SHARE`` of the non-zeros.
+    """
     latents, dead = summary["latent_dim"], summary["dead_latents"]
     if dead == latents:
         return (
             "the code is dead: every element is 0 for every input, so the reconstruction cannot "
-            "depend on the input; try a weaker sparsity pressure (a smaller l1 for an L1 "
-            "autoencoder, a larger alpha for VSC)"
+            "depend on the input; weaken the sparsity pressure (e.g. a smaller l1 for sparse-ae, "
+            "a larger alpha for vsc)"
         )
-    if summary["input_dependent_latents"] > 0:
+    if not sparse:
         return None
-    share = f"{summary['always_on_threshold']:.0%}"
-    if dead == 0:
+    on, share = summary["always_on_latents"], summary["always_on_share_of_nonzeros"]
+    if dead == 0 and on == latents:
         return (
-            f"the code is dense: every latent is non-zero for at least {share} of inputs, so "
-            "nothing is selected per input (small values are not zeros); expected of a VAE, not "
-            "of a sparse model"
+            "the code is dense: every latent is non-zero for at least "
+            f"{summary['always_on_threshold']:.0%} of inputs, so nothing is chosen per input"
         )
-    return (
-        f"no latent depends on the input: {latents - dead} of {latents} latents are on for at "
-        f"least {share} of inputs and {dead} never - a global choice of dimensions (a "
-        "smaller dense code), not a sparse code; try a stronger sparsity pressure (a larger l1, "
-        "a smaller alpha for VSC) so that each input can afford only the latents it needs"
-    )
+    if summary["input_dependent_latents"] == 0 or share >= DIMENSION_SELECTION_SHARE:
+        return (
+            f"the code mostly selects dimensions rather than coding each input sparsely: {on} of "
+            f"{latents} latents are on for almost every input and hold {share:.0%} of the "
+            f"non-zeros, {dead} are never on; topk-ae and vsc-threshold choose the active "
+            "elements per input"
+        )
+    return None

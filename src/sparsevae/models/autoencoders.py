@@ -127,6 +127,7 @@ class SparseAutoencoder(Autoencoder):
 
     kind = "sparse-ae"
     config_class = SparseAEConfig
+    sparse_code = True
 
     def penalty(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
         return {"l1": self.config.l1 * code.abs().sum(1).mean()}

@@ -73,6 +73,9 @@ class SparseVAEModel(nn.Module):
     fits_in_closed_form: ClassVar[bool] = False
     #: True when the prior is learned and picked per input (vsc-uai's pseudo-input components).
     learned_prior: ClassVar[bool] = False
+    #: True for models whose code is meant to be sparse (exact zeros chosen per input): their code
+    #: usage is checked at the end of training (``usage_warning``).
+    sparse_code: ClassVar[bool] = False
 
     input_shape: tuple[int, ...]
     latent_dim: int

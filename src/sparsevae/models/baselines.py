@@ -148,6 +148,7 @@ class MixturePCA(ClosedFormModel):
 
     kind = "mixture-pca"
     config_class = MixturePCAConfig
+    sparse_code = True
 
     def __init__(self, config: MixturePCAConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)

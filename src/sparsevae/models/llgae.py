@@ -83,6 +83,7 @@ class LLGAE(SparseVAEModel):
 
     kind = "llgae"
     config_class = LLGAEConfig
+    sparse_code = True
 
     def __init__(self, config: LGAEConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)
@@ -217,3 +218,4 @@ class LGAE(LLGAE):
 
     kind = "lgae"
     config_class = LGAEConfig
+    sparse_code = False  # one component: every code element is used

@@ -69,6 +69,7 @@ class TopKAutoencoder(SparseVAEModel):
 
     kind = "topk-ae"
     config_class = TopKConfig
+    sparse_code = True
 
     def __init__(self, config: TopKConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)

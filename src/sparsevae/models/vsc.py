@@ -68,6 +68,7 @@ class VSC(VariationalAutoencoder):
 
     kind = "vsc"
     config_class = VSCConfig
+    sparse_code = True
     posterior_heads = 3  # μ, log σ², v
 
     def __init__(self, config: VSCConfig | None = None, /, **options) -> None:

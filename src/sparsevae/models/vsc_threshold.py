@@ -100,6 +100,7 @@ class VSCThreshold(VariationalAutoencoder):
 
     kind = "vsc-threshold"
     config_class = VSCThresholdConfig
+    sparse_code = True
 
     @property
     def posterior_heads(self) -> int:  # μ, log-scale, and log α, log β of a learned threshold
