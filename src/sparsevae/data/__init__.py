@@ -1,10 +1,11 @@
 """Data sets as tensors: ``load_dataset(name, data_dir=...)``; importing registers every set.
 
 Registered names (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10-gray``, ``smiley``,
-``templates``) and the user's own data as ``npz:PATH``, ``npy:PATH``, ``folder:PATH``, ``csv:PATH``.
+``templates``, ``natural-patches``) and the user's own data as ``npz:PATH``, ``npy:PATH``,
+``folder:PATH``, ``csv:PATH``.
 """
 
-from . import builtin, public, synthetic, user  # noqa: F401  (registers the sets and schemes)
+from . import builtin, patches, public, synthetic, user  # noqa: F401  (registers the sets, schemes)
 from .base import Dataset, validate_images
 from .downloads import DownloadError, DownloadSettings, RemoteFile
 from .record import data_record
