@@ -42,6 +42,8 @@ def small_options(kind: str) -> dict:
         options.update(n_pseudo_inputs=3)
     if "k" in defaults:
         options.update(k=2)
+    if "nonzeros" in defaults:
+        options.update(nonzeros=2)
     return options
 
 

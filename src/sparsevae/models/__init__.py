@@ -4,6 +4,7 @@ from .autoencoders import Autoencoder, DenoisingAutoencoder, SparseAutoencoder
 from .base import LossOutput, Schedule, SparseVAEModel
 from .baselines import PCA, MixturePCA
 from .config import ModelConfig
+from .dictionary import DictionaryLearning
 from .llgae import LGAE, LLGAE
 from .registry import MODELS, build_model, model_class, register_model
 from .tcvae import BetaTCVAE
@@ -27,6 +28,7 @@ __all__ = [
     "BetaVAE",
     "CauchyVAE",
     "DenoisingAutoencoder",
+    "DictionaryLearning",
     "LaplaceVAE",
     "LossOutput",
     "MixturePCA",

@@ -29,7 +29,7 @@ from .config import ModelConfig, latent_dim_option, option, require
 from .registry import register_model
 
 
-def _frozen(*shape: int) -> nn.Parameter:
+def frozen(*shape: int) -> nn.Parameter:
     # Parameters (not buffers) so that ``model.device`` works; no optimiser ever sees them.
     return nn.Parameter(torch.zeros(*shape), requires_grad=False)
 
@@ -96,8 +96,8 @@ class PCA(ClosedFormModel):
             raise ConfigError(
                 f"pca: latent_dim {self.latent_dim} exceeds the {self.input_size} input values"
             )
-        self.mean = _frozen(self.input_size)
-        self.directions = _frozen(self.input_size, self.latent_dim)  # orthonormal columns
+        self.mean = frozen(self.input_size)
+        self.directions = frozen(self.input_size, self.latent_dim)  # orthonormal columns
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
 
     @torch.no_grad()
@@ -165,8 +165,8 @@ class MixturePCA(ClosedFormModel):
                 "input values"
             )
         self.latent_dim = self.components * self.component_dim
-        self.means = _frozen(self.components, self.input_size)
-        self.bases = _frozen(self.components, self.input_size, self.component_dim)
+        self.means = frozen(self.components, self.input_size)
+        self.bases = frozen(self.components, self.input_size, self.component_dim)
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
         #: Total squared residual per example after each alternating step (filled by fitting).
         self.fit_history: list[float] = []
