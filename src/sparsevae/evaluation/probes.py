@@ -115,14 +115,19 @@ def paper_probe(
 
 
 def linear_probe(
-    train_codes: np.ndarray, train_y: np.ndarray, test_codes: np.ndarray, test_y: np.ndarray
+    train_codes: np.ndarray,
+    train_y: np.ndarray,
+    test_codes: np.ndarray,
+    test_y: np.ndarray,
+    *,
+    max_iter: int = 1000,
 ) -> float:
     """Test accuracy of multinomial logistic regression on standardised codes (scikit-learn)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=max_iter))
     classifier.fit(train_codes, train_y)
     return float(classifier.score(test_codes, test_y))
 

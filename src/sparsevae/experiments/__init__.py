@@ -14,4 +14,4 @@ from .runner import run_pending
 __all__ = ["EXPERIMENTS", "Experiment", "ResultsStore", "register_experiment", "run_pending"]
 
 # Experiment modules register on import; add yours to this list.
-EXPERIMENT_MODULES: tuple[str, ...] = ("uai2019", "iclr2019", "llgae")
+EXPERIMENT_MODULES: tuple[str, ...] = ("uai2019", "iclr2019", "llgae", "sparse_frontier")

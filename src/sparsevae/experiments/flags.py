@@ -8,7 +8,7 @@ the command line; :func:`preset_values` then fills them from the quick or the fu
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
@@ -77,3 +77,15 @@ def settings_from_flags(
     values.update(preset_values(args, full, quick))
     values.update(given)
     return settings(**values)
+
+
+def parse_data_dirs(values: Sequence[str], datasets: Sequence[str]) -> dict[str, str]:
+    """``NAME=DIR`` for one data set, a bare ``DIR`` for every one not named otherwise."""
+    dirs: dict[str, str] = {}
+    for value in values:
+        if "=" in value:
+            name, directory = value.split("=", 1)
+            dirs[name.strip()] = directory
+        else:
+            dirs.update({name: value for name in datasets if name not in dirs})
+    return dirs

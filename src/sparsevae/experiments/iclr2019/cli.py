@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
 from pathlib import Path
 
 from ...errors import RunDirectoryError
 from ...evaluation.probes import PROBES
-from ..flags import settings_from_flags
+from ..flags import parse_data_dirs, settings_from_flags
 from ..registry import register_experiment
 from .protocol import FULL, NAME, QUICK, QUICK_TEXT, SweepSettings
 from .report import write_report
@@ -69,18 +68,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--report-only", action="store_true", help="write figures and report from finished runs"
     )
-
-
-def parse_data_dirs(values: Sequence[str], datasets: Sequence[str]) -> dict[str, str]:
-    """``NAME=DIR`` for one data set, a bare ``DIR`` for every one not named otherwise."""
-    dirs: dict[str, str] = {}
-    for value in values:
-        if "=" in value:
-            name, directory = value.split("=", 1)
-            dirs[name.strip()] = directory
-        else:
-            dirs.update({name: value for name in datasets if name not in dirs})
-    return dirs
 
 
 def settings_from_args(args: argparse.Namespace) -> SweepSettings:

@@ -1,0 +1,192 @@
+"""Train (or resume) each run of the frontier and score its code: one results row per run."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ...batching import eval_mode, map_batches
+from ...data import Dataset, data_record, load_dataset
+from ...errors import CheckpointError, RunDirectoryError
+from ...evaluation import code_usage
+from ...evaluation.metrics import total_variance
+from ...evaluation.probes import choose_labelled, linear_probe
+from ...models import SparseVAEModel, build_model
+from ...models.spike_codes import spike_code
+from ...training import TrainConfig, Trainer, prepare_run_dir
+from ...training.checkpoints import CONFIG_FILE, STATE_FILE
+from ..results import ResultsStore
+from ..runner import run_pending
+from .protocol import NAME, PINNED, SPIKE_CODES, FrontierSettings, RunSpec
+
+PROBE_ITERATIONS = 3000  # logistic regression's max_iter in the frontier's probe
+USAGE_KEYS = (
+    "dead_latents",
+    "always_on_latents",
+    "input_dependent_latents",
+    "active_1_to_99_percent_of_used",
+    "always_on_share_of_nonzeros",
+    "jaccard_mean",
+    "jaccard_within_class",
+    "jaccard_across_class",
+)
+
+
+def results_store(out: str | Path) -> ResultsStore:
+    return ResultsStore(out, key="id")
+
+
+# -- one run ---------------------------------------------------------------------------------------
+def train_run(
+    spec: RunSpec,
+    data: Dataset,
+    settings: FrontierSettings,
+    run_dir: Path,
+    progress: bool = False,
+) -> SparseVAEModel:
+    """Train ``spec`` in ``run_dir``, resuming an interrupted run there."""
+    record = data_record(spec.dataset, data, data_dir=settings.data_dirs.get(spec.dataset))
+    options = settings.model_options(spec, list(data.shape))
+    config = TrainConfig(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=settings.seed,
+        device=settings.device,
+        ema_decay=settings.ema_decay,
+    )
+    train_x = data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
+    if (run_dir / CONFIG_FILE).is_file() and (run_dir / STATE_FILE).is_file():
+        model = build_model(spec.kind, **options)
+        trainer = Trainer(model, config, run_dir=run_dir, data_info=record, progress=progress)
+        try:
+            trainer.fit(train_x, resume=True)
+            return model
+        except (RunDirectoryError, CheckpointError):
+            pass  # a checkpoint that cannot be resumed: train afresh
+    prepare_run_dir(run_dir, overwrite=True)
+    torch.manual_seed(settings.seed)
+    model = build_model(spec.kind, **options)
+    Trainer(model, config, run_dir=run_dir, data_info=record, progress=progress).fit(train_x)
+    return model
+
+
+# -- scores ----------------------------------------------------------------------------------------
+def code_scores(
+    model: SparseVAEModel,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    data: Dataset,
+    settings: FrontierSettings,
+) -> dict[str, Any]:
+    """Non-zeros per test image, squared error of its reconstruction (summed over pixels), the
+    probe's accuracy and how the code uses its latents, for the code ``encode`` gives."""
+    x = data.test_x
+    with eval_mode(model):
+        codes = map_batches(encode, x, device=model.device)
+        recon = map_batches(model.decode, codes, device=model.device)
+    sq_error = ((recon - x) ** 2).flatten(1).sum(1)
+    scores: dict[str, Any] = {
+        "nonzeros": float((codes != 0).sum(1).float().mean()),
+        "sse": float(sq_error.mean()),
+        "variance_explained": 1.0 - float(sq_error.double().sum()) / total_variance(x),
+    }
+    usage = code_usage(codes, data.test_y)
+    scores.update({key: usage[key] for key in USAGE_KEYS})
+    if data.train_y is not None and data.test_y is not None:
+        scores["probe"] = probe_accuracy(model, encode, codes, data, settings)
+    return scores
+
+
+def probe_accuracy(
+    model: SparseVAEModel,
+    encode: Callable[[torch.Tensor], torch.Tensor],
+    test_codes: torch.Tensor,
+    data: Dataset,
+    settings: FrontierSettings,
+) -> float:
+    """Standardised logistic regression on the codes of ``probe_labels`` random training images
+    (seed 0, as the issue's protocol), scored on every test image's code."""
+    index = torch.from_numpy(choose_labelled(len(data.train_x), settings.probe_labels, 0))
+    with eval_mode(model):
+        train_codes = map_batches(encode, data.train_x[index], device=model.device)
+    return linear_probe(
+        train_codes.numpy(),
+        data.train_y[index].numpy(),
+        test_codes.numpy(),
+        np.asarray(data.test_y),
+        max_iter=PROBE_ITERATIONS,
+    )
+
+
+def score_run(model: SparseVAEModel, data: Dataset, settings: FrontierSettings) -> dict[str, Any]:
+    """The model's own code; for the spike-and-slab models every code choice as well."""
+    row = code_scores(model, model.encode, data, settings)
+    if model.kind in ("vsc", "vsc-threshold"):
+        threshold = model.config.code_threshold
+        for code in SPIKE_CODES:
+
+            def encode(xb: torch.Tensor, code: str = code) -> torch.Tensor:
+                return spike_code(model.posterior(xb), threshold, code)
+
+            row[f"code_{code}"] = code_scores(model, encode, data, settings)
+    return row
+
+
+# -- the sweep -------------------------------------------------------------------------------------
+def run_frontier(
+    settings: FrontierSettings,
+    out: str | Path,
+    *,
+    redo: bool = False,
+    progress: bool = True,
+    epoch_progress: bool = False,
+    loader: Callable[..., Dataset] = load_dataset,
+) -> list[dict[str, Any]]:
+    """Train and score every run not yet in ``OUT/results.jsonl`` (all with ``redo``); return all
+    rows."""
+    out = Path(out)
+    store = results_store(out)
+    store.check_settings(settings.record(), PINNED)
+    datasets: dict[str, Dataset] = {}
+
+    def train_and_score(spec: RunSpec) -> dict[str, Any]:
+        if spec.dataset not in datasets:
+            directory = settings.data_dirs.get(spec.dataset)
+            datasets[spec.dataset] = loader(spec.dataset, data_dir=directory)
+        data = datasets[spec.dataset]
+        started = time.perf_counter()
+        model = train_run(spec, data, settings, out / "runs" / spec.id, epoch_progress)
+        row: dict[str, Any] = {
+            "dataset": spec.dataset,
+            "kind": spec.kind,
+            "knob": spec.knob,
+            "value": spec.value,
+            "train_seconds": round(time.perf_counter() - started, 1),
+        }
+        row.update(score_run(model.cpu(), data, settings))
+        return row
+
+    return run_pending(
+        NAME,
+        settings.runs(),
+        store,
+        train_and_score,
+        estimate=settings.estimate_seconds,
+        summary=run_summary,
+        redo=redo,
+        progress=progress,
+    )
+
+
+def run_summary(row: dict[str, Any]) -> str:
+    probe = row.get("probe")
+    return (
+        f"{row['nonzeros']:.1f} non-zeros, SSE {row['sse']:.2f}"
+        + ("" if probe is None else f", probe {100 * probe:.1f} %")
+        + f", {row['dead_latents']} dead latents"
+    )

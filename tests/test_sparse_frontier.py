@@ -1,0 +1,72 @@
+"""``sparsevae reproduce sparse-frontier``: runs, scores, resume and the report."""
+
+import json
+
+import pytest
+
+from sparsevae.cli.main import main
+from sparsevae.errors import ConfigError
+from sparsevae.experiments.sparse_frontier import FrontierSettings, points, target_table
+from sparsevae.experiments.sparse_frontier.report import at_target, verdict
+
+SMALL = ["--datasets", "digits", "--latent-dim", "8", "--targets", "2", "4", "--epochs", "1"]
+SMALL += ["--train-limit", "300", "--probe-labels", "100", "--no-progress"]
+
+
+def test_grids_follow_the_targets_and_the_knobs():
+    settings = FrontierSettings(["mnist"], 200, [5, 10, 20], 1, 0, 100)
+    assert settings.grid("topk-ae") == [5, 10, 20]
+    assert settings.grid("vsc-threshold") == [0.025, 0.05, 0.1]
+    assert settings.grid("pca") == [5, 10, 20]
+    ids = [run.id for run in settings.runs()]
+    assert "mnist-topk-ae-k10" in ids and "mnist-vsc-threshold-active_fraction0.05" in ids
+    with pytest.raises(ConfigError, match="not in --models"):
+        FrontierSettings(["mnist"], 200, [5], 1, 0, 100, models=("pca",), grids={"vsc": [0.1]})
+
+
+def test_points_are_matched_to_targets_within_twenty_percent():
+    pts = [{"series": "a", "nonzeros": n, "sse": 10 - n} for n in (4.1, 5.5, 9.0, 30.0)]
+    assert at_target(pts, 5)["nonzeros"] == 5.5  # nearer than 4.1
+    assert at_target(pts, 10)["nonzeros"] == 9.0
+    assert at_target(pts, 20) is None
+    table = target_table([*pts, {"series": "b", "nonzeros": 10.5, "sse": 0.5}], [10, 20])
+    lines = verdict(table, [10, 20])
+    assert lines == [
+        "- 10 non-zeros: lowest SSE **b** (0.50).",
+        "- 20 non-zeros: no run within ±20%.",
+    ]
+
+
+def test_sweep_scores_every_code_resumes_and_reports(tmp_path, capsys):
+    out = tmp_path / "sf"
+    argv = ["reproduce", "sparse-frontier", "--out", str(out), *SMALL]
+    argv += ["--models", "topk-ae", "vsc", "dict-learning", "--grid", "vsc=0.5"]
+    assert main(argv) == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == [
+        "digits-topk-ae-k2",
+        "digits-topk-ae-k4",
+        "digits-vsc-alpha0.5",
+        "digits-dict-learning-nonzeros2",
+        "digits-dict-learning-nonzeros4",
+    ]
+    topk = rows[1]
+    assert topk["nonzeros"] <= 4 and topk["sse"] > 0 and 0 <= topk["probe"] <= 1
+    assert {"code_sparse-mean", "code_mean-active", "code_mean"} <= set(rows[2])
+    assert rows[2]["code_mean"]["nonzeros"] == 8  # the dense μ
+    assert (out / "runs" / "digits-vsc-alpha0.5" / "model.safetensors").is_file()
+    report = (out / "report.md").read_text()
+    assert "| topk-ae | 4 | 4.0 |" in report and "vsc (μ where active)" in report
+    assert (out / "frontier_digits_sse.png").is_file()
+    capsys.readouterr()
+    assert main(argv) == 0  # everything is done: nothing is trained again
+    assert "0 of 5 runs to do" in capsys.readouterr().out
+    assert len(points(rows)) == 2 + 3 + 2
+
+
+def test_a_changed_setting_is_refused_in_the_same_output(tmp_path, capsys):
+    out = tmp_path / "sf"
+    base = ["reproduce", "sparse-frontier", "--out", str(out), *SMALL, "--models", "pca"]
+    assert main(base) == 0
+    assert main([*base, "--probe-labels", "50"]) == 2
+    assert "made with probe_labels=100, not 50" in capsys.readouterr().err
