@@ -4,7 +4,8 @@ Registered names (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10-gray``, ``
 ``templates``) and the user's own data as ``npz:PATH``, ``npy:PATH``, ``folder:PATH``, ``csv:PATH``.
 """
 
-from . import builtin, public, synthetic, user  # noqa: F401  (registers the sets and schemes)
+# Importing these registers the sets and the user-data schemes.
+from . import builtin, csv_file, image_folder, numpy_files, public, synthetic  # noqa: F401
 from .base import Dataset, validate_images
 from .downloads import DownloadError, DownloadSettings, RemoteFile
 from .record import data_record
