@@ -132,8 +132,9 @@ class Trainer:
         """Step through ``epoch``'s batches (the rest of them for an ``interrupted`` one)."""
         steps = math.ceil(len(x) / self.config.batch_size)
         watch = self.config.nan_policy == "stop"
-        run = EpochRun.begin(epoch, steps, self.steps_done, self.device, watch=watch,
-                             interrupted=interrupted)  # fmt: skip
+        run = EpochRun.begin(
+            epoch, steps, self.steps_done, self.device, watch=watch, interrupted=interrupted
+        )
         order = epoch_order(len(x), self.config.seed, epoch).to(self.device)
         bar = self._progress_bar(run)
         for b in range(run.first_batch, steps):
