@@ -11,12 +11,12 @@ from PIL import Image
 
 import sparsevae
 from sparsevae.cli.main import main
+from sparsevae.data.scaling import apply_scaling, infer_scaling
 from sparsevae.data.synthetic import (
     SMILEY_FACTOR_NAMES,
     make_templates,
     render_smileys,
 )
-from sparsevae.data.user import apply_scaling, infer_scaling
 from sparsevae.errors import DataError
 
 # ---------------------------------------------------------------------------------------------

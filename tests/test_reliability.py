@@ -14,14 +14,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 import sparsevae
 from sparsevae.cli.main import main
 from sparsevae.errors import RunDirectoryError, TrainingError
-from sparsevae.training import TrainConfig, Trainer, read_metrics
-from sparsevae.training.trainer import TrainingInterrupted
+from sparsevae.hashing import sha256_file
+from sparsevae.training import TrainConfig, Trainer, TrainingInterrupted, read_metrics
 
 POSIX_SIGNALS = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals")
 
@@ -127,7 +128,11 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted_run(reference_run, t
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert same_weights(out, reference_run)
     assert without_timing(read_metrics(out)) == without_timing(read_metrics(reference_run))
-    assert sparsevae.load(out) is not None  # the finished run loads (SHA-256 verified)
+    # The finished run loads, and its config vouches for these weights (load verifies the SHA-256).
+    config = json.loads((out / "config.json").read_text())
+    assert config.get("weights_sha256") == sha256_file(out / "model.safetensors")
+    loaded = sparsevae.load(out).state_dict()
+    assert all(torch.equal(loaded[k], w) for k, w in weights(reference_run).items())
 
 
 @POSIX_SIGNALS
@@ -139,8 +144,17 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(reference_run, tmp_path, 
     assert "interrupted in epoch 2" in err
     assert f"sparsevae train --resume {out}" in err
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
-    # A mid-epoch checkpoint: the step after the one that saw Ctrl-C.
-    assert sparsevae.load(out) is not None
+    # A mid-epoch checkpoint: training stops before the batch after the one that saw Ctrl-C, and
+    # the loadable model is the one resume starts from.
+    with safe_open(out / "training_state.safetensors", framework="pt") as f:
+        progress = json.loads(f.metadata()["progress"])
+        state = {k[len("model.") :]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}  # noqa: SIM118
+    assert (progress["epoch"], progress["batch"], progress["step"]) == (
+        1, MID_EPOCH_2 - STEPS_PER_EPOCH, MID_EPOCH_2
+    )  # fmt: skip
+    assert [r["epoch"] for r in read_metrics(out)] == [1]
+    loaded = sparsevae.load(out).state_dict()
+    assert loaded.keys() == state.keys() and all(torch.equal(loaded[k], state[k]) for k in state)
     assert main(["train", "--resume", str(out), "--no-progress"]) == 0
     assert same_weights(out, reference_run)
     assert without_timing(read_metrics(out)) == without_timing(read_metrics(reference_run))

@@ -122,6 +122,39 @@ def test_partial_fit_builds_then_continues(digits):
         est.partial_fit(X[:, :10])
 
 
+def test_max_iter_partial_fit_calls_train_exactly_as_fit(digits):
+    """partial_fit is one more epoch of fit's trainer: same step, schedules, averaging, RNG."""
+    X = digits[0][:200]
+    params = {"n_components": 4, "hidden_layer_sizes": (16,), "max_iter": 3, "random_state": 0,
+              "ema": 0.9, "kl_warmup": 1.5, "grad_clip": 5.0}  # fmt: skip
+    fitted = VariationalSparseCoding(**params).fit(X)
+    passes = VariationalSparseCoding(**params)
+    for _ in range(3):
+        passes.partial_fit(X)
+    a, b = fitted.model_.state_dict(), passes.model_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    untimed = [{k: v for k, v in r.items() if k != "seconds"} for r in fitted.history_]
+    assert untimed == [{k: v for k, v in r.items() if k != "seconds"} for r in passes.history_]
+    assert untimed[0]["kl_weight"] < 1.0 and passes.n_steps_ == fitted.n_steps_ == 3 * 7
+
+
+def test_partial_fit_stops_on_non_finite_values_with_the_estimators_words():
+    est = VariationalSparseCoding(n_components=2, learning_rate=1e30, **TINY)
+    with pytest.raises(TrainingError, match="non-finite") as caught:
+        for _ in range(20):
+            est.partial_fit(np.random.default_rng(0).random((64, 4)))
+    message = str(caught.value)
+    assert "learning_rate=1e+29" in message and 'nan_policy="skip"' in message
+    assert "--" not in message  # no CLI flags
+
+
+def test_partial_fit_refuses_closed_form_models():
+    X = np.random.default_rng(0).random((20, 4))
+    est = SparseVAETransformer("pca", 2, **TINY).fit(X)
+    with pytest.raises(ValueError, match="closed form"):
+        est.partial_fit(X)
+
+
 def test_weight_averaging_is_the_model_and_partial_fit_continues_from_the_raw_weights(digits):
     X = digits[0][:200]
     common = {"n_components": 4, "hidden_layer_sizes": (16,), "max_iter": 3, "random_state": 0}
@@ -132,7 +165,7 @@ def test_weight_averaging_is_the_model_and_partial_fit_continues_from_the_raw_we
         plain.partial_fit(X)
     # Averaging does not change the training trajectory: the raw weights behind the average are
     # the plain run's weights ...
-    for raw, weight in zip(averaged._averages.raw, plain.model_.parameters(), strict=True):
+    for raw, weight in zip(averaged._trainer.averages.raw, plain.model_.parameters(), strict=True):
         assert torch.allclose(raw, weight)
     # ... while the fitted model is the average, which differs from them.
     assert not all(
@@ -141,7 +174,9 @@ def test_weight_averaging_is_the_model_and_partial_fit_continues_from_the_raw_we
     )
     # fit() through the trainer: the model is the average as well.
     fitted = VariationalSparseCoding(ema=0.9, **common).fit(X)
-    for weight, average in zip(fitted.model_.parameters(), fitted._averages.shadow, strict=True):
+    for weight, average in zip(
+        fitted.model_.parameters(), fitted._trainer.averages.shadow, strict=True
+    ):
         assert torch.equal(weight, average)
 
 

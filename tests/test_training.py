@@ -188,9 +188,14 @@ def test_bad_data_is_refused_before_training(data, match):
 
 
 def test_flat_rows_are_accepted(digits):
-    sparsevae.fit(
-        small_vsc(), digits.train_x[:64].reshape(64, -1).numpy(), epochs=1, progress=False
-    )
+    """Flat NumPy rows train exactly as the same examples given as images do."""
+    images = digits.train_x[:64]
+    from_rows, from_images = small_vsc(), small_vsc()
+    history = sparsevae.fit(from_rows, images.reshape(64, -1).numpy(), epochs=1, progress=False)
+    sparsevae.fit(from_images, images, epochs=1, progress=False)
+    assert len(history) == 1 and history[0]["step"] == 2
+    a, b = from_rows.state_dict(), from_images.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(

@@ -9,13 +9,21 @@ from typing import Any
 
 import torch
 
+from ..data import data_record
 from ..errors import CheckpointError, ConfigError
 from ..evaluation import evaluate_model
 from ..models import build_model
 from ..models.registry import MODELS, model_class, model_parameters
 from ..plots import reconstruction_pairs, save_image_grid
-from ..training import TrainConfig, Trainer, prepare_run_dir, read_config
-from ..training.trainer import NAN_POLICIES, OPTIMIZERS, TrainingInterrupted
+from ..training import (
+    NAN_POLICIES,
+    OPTIMIZERS,
+    TrainConfig,
+    Trainer,
+    TrainingInterrupted,
+    prepare_run_dir,
+    read_config,
+)
 from .common import (
     add_data_arguments,
     add_device_argument,
@@ -156,13 +164,7 @@ def train_new(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
     model = build_model(args.model, **kwargs)
     run_dir = prepare_run_dir(args.out, overwrite=args.overwrite)
-    options = dict(data.info.get("options") or {})
-    data_info = {
-        "name": args.dataset,
-        "data_dir": args.data_dir,
-        "options": options,
-        "info": data.info,
-    }
+    data_info = data_record(args.dataset, data, data_dir=args.data_dir)
     trainer = Trainer(
         model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
     )

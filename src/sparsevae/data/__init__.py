@@ -5,7 +5,16 @@ Registered names (``digits``, ``mnist``, ``fashion-mnist``, ``cifar10-gray``, ``
 ``folder:PATH``, ``csv:PATH``.
 """
 
-from . import builtin, patches, public, synthetic, user  # noqa: F401  (registers the sets, schemes)
+# Importing these registers the sets and the user-data schemes.
+from . import (  # noqa: F401
+    builtin,
+    csv_file,
+    image_folder,
+    numpy_files,
+    patches,
+    public,
+    synthetic,
+)
 from .base import Dataset, validate_images
 from .downloads import DownloadError, DownloadSettings, RemoteFile
 from .record import data_record

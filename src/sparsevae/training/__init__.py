@@ -1,13 +1,21 @@
-"""Training loop, schedules and run directories (checkpoints)."""
+"""Training: the loop (``loop``), its one step (``step``), configuration, resume state, weight
+averaging, the non-finite monitor, and run directories (``checkpoints``)."""
 
 from .checkpoints import load, prepare_run_dir, read_config, read_metrics, save_model
-from .trainer import NAN_POLICIES, TrainConfig, Trainer, TrainingInterrupted, fit
+from .config import NAN_POLICIES, OPTIMIZERS, TrainConfig
+from .loop import Trainer, fit
+from .step import StepResult, TrainingStep
+from .stopping import Remedies, TrainingInterrupted
 
 __all__ = [
     "NAN_POLICIES",
+    "OPTIMIZERS",
+    "Remedies",
+    "StepResult",
     "TrainConfig",
     "Trainer",
     "TrainingInterrupted",
+    "TrainingStep",
     "fit",
     "load",
     "prepare_run_dir",

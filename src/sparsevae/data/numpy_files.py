@@ -1,0 +1,116 @@
+"""NumPy files as data sets: ``npz:PATH`` and ``npy:PATH`` (never unpickled)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .base import Dataset
+from .registry import register_scheme
+from .scaling import check_scaling
+from .user import as_nchw, build_dataset, existing_path, fixed_split, split_record
+
+TRAIN_KEYS = ("x_train", "train_x", "train_images", "train")
+TEST_KEYS = ("x_test", "test_x", "test_images", "test")
+SINGLE_KEYS = ("x", "X", "data", "images", "arr_0")
+TRAIN_LABEL_KEYS = ("y_train", "train_y", "train_labels")
+TEST_LABEL_KEYS = ("y_test", "test_y", "test_labels")
+SINGLE_LABEL_KEYS = ("y", "Y", "labels", "targets")
+
+
+def _pick(arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray | None:
+    for key in keys:
+        if key in arrays:
+            return arrays[key]
+    return None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)  # no pickles: a data file must not run code
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+
+
+@register_scheme("npz")
+def load_npz(
+    path: str,
+    scaling: dict | str = "auto",
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+    shape: list[int] | None = None,
+) -> Dataset:
+    """Arrays in a ``.npz``: ``x_train``/``x_test`` (+ ``y_train``/``y_test``), or one ``x``
+    (+ ``y``) that is split here."""
+    p = existing_path(path, "npz file")
+    arrays = _read_npz(p)
+    train, test = _pick(arrays, TRAIN_KEYS), _pick(arrays, TEST_KEYS)
+    if train is not None and test is not None:
+        train_y, test_y = _pick(arrays, TRAIN_LABEL_KEYS), _pick(arrays, TEST_LABEL_KEYS)
+        split = "file"
+    else:
+        x = _pick(arrays, SINGLE_KEYS) if train is None else train
+        if x is None:
+            raise DataError(
+                f"{p}: no data array; expected x_train and x_test, or x (found: "
+                f"{', '.join(arrays) or 'nothing'})"
+            )
+        y = _pick(arrays, SINGLE_LABEL_KEYS if train is None else TRAIN_LABEL_KEYS)
+        tr, te = fixed_split(len(x), test_fraction, split_seed, str(p))
+        train, test = x[tr], x[te]
+        train_y, test_y = (y[tr], y[te]) if y is not None else (None, None)
+        split = split_record(test_fraction, split_seed)
+    return build_dataset(
+        f"npz:{path}",
+        "npz",
+        p,
+        as_nchw(train, f"{p} (train)", shape),
+        as_nchw(test, f"{p} (test)", shape),
+        train_y,
+        test_y,
+        check_scaling(scaling),
+        per_feature=False,
+        extra_info={"split": split},
+    )
+
+
+@register_scheme("npy")
+def load_npy(
+    path: str,
+    labels: str | None = None,
+    scaling: dict | str = "auto",
+    test_fraction: float = 0.1,
+    split_seed: int = 0,
+    shape: list[int] | None = None,
+) -> Dataset:
+    """One array of examples in a ``.npy`` (labels optionally from another ``.npy``), split here."""
+    p = existing_path(path, "npy file")
+    x = _read_npy(p)
+    y = None
+    if labels is not None:
+        y = _read_npy(existing_path(labels, "labels file"))
+        if len(y) != len(x):
+            raise DataError(f"{labels}: {len(y)} labels for {len(x)} examples in {p}")
+    tr, te = fixed_split(len(x), test_fraction, split_seed, str(p))
+    return build_dataset(
+        f"npy:{path}",
+        "npy",
+        p,
+        as_nchw(x[tr], f"{p} (train)", shape),
+        as_nchw(x[te], f"{p} (test)", shape),
+        None if y is None else y[tr],
+        None if y is None else y[te],
+        check_scaling(scaling),
+        per_feature=False,
+        extra_info={"split": split_record(test_fraction, split_seed)},
+    )

@@ -1,0 +1,374 @@
+"""The training loop: ``Trainer.fit`` → ``run_epoch`` → ``step``.
+
+Data live as tensors on the device, batches are index slices of a per-epoch permutation, Adam is
+fused, and nothing reads back to the host inside an epoch except the progress bar and the
+non-finite monitor every ``CHECK_EVERY`` batches.
+
+Reliability: checkpoints are atomic and self-contained (weights, optimiser, RNG, loop position), so
+a run killed at any instant resumes from its last checkpoint exactly as if never interrupted (CPU);
+Ctrl-C saves a mid-epoch checkpoint; a non-finite loss or gradient stops training with the epoch
+and the term named (``nan_policy="stop"``) or skips the batch (``"skip"``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+from tqdm.auto import tqdm
+
+from ..batching import eval_mode, iter_batches
+from ..errors import ConfigError, DataError, RunDirectoryError, TrainingError
+from ..models import SparseVAEModel
+from . import checkpoints as ckpt
+from .averaging import WeightAverage, averages_swapped_in
+from .config import TrainConfig, optimizer_for, resolve_device
+from .epoch import EpochRun
+from .inputs import as_images, as_labels
+from .monitor import CHECK_EVERY
+from .state import load_training_state, save_training_state
+from .step import StepResult, TrainingStep
+from .stopping import CLI_REMEDIES, CtrlC, Remedies, TrainingInterrupted, advice
+
+EpochCallback = Callable[[dict[str, Any]], None]
+Pair = tuple[torch.Tensor, torch.Tensor | None]  # examples and their labels (or None)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The batch order of ``epoch``: a permutation that depends on the seed and epoch alone, so a
+    resumed run sees the same batches without restoring any generator."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+
+
+class Trainer:
+    """Trains a model on in-memory tensors; writes a run directory when ``run_dir`` is given.
+
+    With a run directory, Ctrl-C (SIGINT, main thread only) finishes the current batch, saves a
+    checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
+    ``remedies`` words the advice of a non-finite stop for the caller's interface.
+    """
+
+    def __init__(
+        self,
+        model: SparseVAEModel,
+        config: TrainConfig,
+        *,
+        run_dir: str | Path | None = None,
+        data_info: dict[str, Any] | None = None,
+        progress: bool = True,
+        callbacks: Sequence[EpochCallback] = (),
+        remedies: Remedies = CLI_REMEDIES,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.data_info = data_info or {}
+        self.show_progress = progress
+        self.callbacks = list(callbacks)
+        self.remedies = remedies
+        self.device = resolve_device(config.device)
+        self.history: list[dict[str, Any]] = []
+        self.optimizer: torch.optim.Optimizer | None = None  # the last fit's, for callers to reuse
+        self.averages: WeightAverage | None = None  # the last fit's weight averages (--ema)
+        self.stepper: TrainingStep | None = None  # the last fit's step (optimiser, averages)
+        self.steps_done = 0  # optimiser steps taken (skipped batches included)
+        self.skipped_batches = 0  # batches dropped by nan_policy="skip" (all epochs of this fit)
+        self._ctrl_c = CtrlC()
+
+    # -- fit → run_epoch → step ------------------------------------------------------------------
+    def fit(
+        self,
+        train_x: Any,
+        test_x: Any = None,
+        train_y: Any = None,
+        test_y: Any = None,
+        *,
+        resume: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Train for ``config.epochs`` epochs (from the run directory's checkpoint with
+        ``resume``); return the per-epoch history."""
+        train, test = self._on_device(train_x, test_x, train_y, test_y)
+        # PCA-like baselines are fitted in closed form: no gradient steps.
+        if self.model.fits_in_closed_form:
+            return self._fit_closed_form(train[0], test)
+        with self._ctrl_c.caught(self.run_dir is not None):
+            start_epoch, interrupted = self._begin(train[0], resume)
+            for epoch in range(start_epoch, self.config.epochs):
+                started = time.perf_counter()
+                run = self.run_epoch(*train, epoch, interrupted if epoch == start_epoch else None)
+                self._end_epoch(run, test, started)
+        return self._finish()
+
+    def fit_epoch(self, train_x: Any) -> dict[str, Any]:
+        """One more epoch over ``train_x`` (unlabelled), continuing the optimiser, schedules and
+        weight averages of the last ``fit`` or ``fit_epoch`` (the first call starts afresh);
+        return its record.  The schedules run over ``config.epochs`` such epochs."""
+        if self.model.fits_in_closed_form:
+            raise ConfigError(
+                f"model {self.model.kind!r} is fitted in closed form, not epoch by epoch; use fit"
+            )
+        (x, _), _ = self._on_device(train_x)
+        if self.stepper is None:
+            self._begin(x, resume=False)
+        elif self.averages is not None and self.averages.raw:
+            self.averages.restore_raw()  # the model holds the average; training goes on from the raw
+        started = time.perf_counter()
+        self._end_epoch(self.run_epoch(x, None, len(self.history)), None, started)
+        self._finish()
+        return self.history[-1]
+
+    def run_epoch(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor | None,
+        epoch: int,
+        interrupted: dict[str, Any] | None = None,
+    ) -> EpochRun:
+        """Step through ``epoch``'s batches (the rest of them for an ``interrupted`` one)."""
+        steps = math.ceil(len(x) / self.config.batch_size)
+        watch = self.config.nan_policy == "stop"
+        run = EpochRun.begin(
+            epoch, steps, self.steps_done, self.device, watch=watch, interrupted=interrupted
+        )
+        order = epoch_order(len(x), self.config.seed, epoch).to(self.device)
+        bar = self._progress_bar(run)
+        for b in range(run.first_batch, steps):
+            if self._ctrl_c.requested:
+                bar.close()
+                self._stop_on_interrupt(run, b)
+            index = order[b * self.config.batch_size : (b + 1) * self.config.batch_size]
+            run.add(self.step(x[index], None if y is None else y[index], run), len(index))
+            if self.show_progress and (b % CHECK_EVERY == 0 or b == steps - 1):
+                bar.set_postfix({k: f"{v:.2f}" for k, v in run.means().items()}, refresh=False)
+            if watch and b % CHECK_EVERY == CHECK_EVERY - 1:
+                self._stop_if_non_finite(run)
+            bar.update(1)
+        bar.close()
+        self._stop_if_non_finite(run)
+        if run.used == 0:
+            raise TrainingError(
+                f"every batch of epoch {epoch + 1} had a non-finite loss or gradient and was "
+                f"skipped; {self._advice()}"
+            )
+        return run
+
+    def step(self, x: torch.Tensor, y: torch.Tensor | None, run: EpochRun) -> StepResult:
+        """One optimiser step on the batch ``(x, y)`` of ``run``."""
+        assert self.stepper is not None, "fit or fit_epoch starts the optimiser"
+        result = self.stepper(x, y, self.stepper.progress(self.steps_done, run.steps), run.monitor)
+        self.steps_done += 1
+        return result
+
+    # -- starting and ending ---------------------------------------------------------------------
+    def _on_device(
+        self, train_x: Any, test_x: Any = None, train_y: Any = None, test_y: Any = None
+    ) -> tuple[Pair, Pair | None]:
+        """The data checked, shaped and on the device (labels only for conditional models); the
+        model on the device in training mode."""
+        model = self.model
+        x = as_images(train_x, model.input_shape, "training data")
+        tx = None if test_x is None else as_images(test_x, model.input_shape, "test data")
+        y = as_labels(train_y, len(x), "training data")
+        ty = None if tx is None else as_labels(test_y, len(tx), "test data")
+        if model.num_classes and (y is None or (tx is not None and ty is None)):
+            raise DataError(f"model {model.kind!r} is conditional and needs labelled data")
+        if not model.num_classes:
+            y = ty = None  # unconditional models ignore labels
+        model.to(self.device).train()
+
+        def moved(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(self.device)
+
+        return (x.to(self.device), moved(y)), (
+            None if tx is None else (tx.to(self.device), moved(ty))
+        )
+
+    def _begin(self, train_x: torch.Tensor, resume: bool) -> tuple[int, dict[str, Any] | None]:
+        """A fresh optimiser (and weight averages), then either the checkpoint's state or a seeded
+        start; return the first epoch and, when resuming mid-epoch, its saved progress."""
+        cfg, model = self.config, self.model
+        self.optimizer = optimizer_for(model, cfg.optimizer, cfg.lr)
+        self.averages = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
+        self.stepper = TrainingStep(model, self.optimizer, cfg, self.averages)
+        if resume:
+            return self._resume()
+        torch.manual_seed(cfg.seed)
+        if self.run_dir is not None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        # Data-dependent initialisation (e.g. LLGAE from a mixture of PCAs), fresh runs only.
+        model.initialise_from_data(train_x)
+        if self.averages is not None:
+            self.averages.reset()  # from the initialised weights, not the constructor's
+        return 0, None
+
+    def _resume(self) -> tuple[int, dict[str, Any] | None]:
+        if self.run_dir is None:
+            raise RunDirectoryError("resume needs a run directory")
+        assert self.optimizer is not None
+        ckpt.remove_stale_temporaries(self.run_dir)
+        state = load_training_state(
+            self.run_dir, self.model, self.optimizer, self.device, self.averages
+        )
+        epoch, self.steps_done = int(state["epoch"]), int(state["step"])
+        self.history = [r for r in ckpt.read_metrics(self.run_dir) if r["epoch"] <= epoch]
+        ckpt.rewrite_metrics(self.run_dir, self.history)
+        return epoch, (state if int(state.get("batch", 0)) else None)
+
+    def _end_epoch(self, run: EpochRun, test: Pair | None, started: float) -> None:
+        """The epoch's record: logged, appended to the history and metrics, checkpointed."""
+        record = self._epoch_record(run, test)
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        self.history.append(record)
+        self._report(record)
+        epoch = run.epoch + 1
+        if self.run_dir is not None:
+            ckpt.append_metrics(self.run_dir, record)
+            if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
+                self.save_checkpoint({"epoch": epoch, "step": self.steps_done})
+        for callback in self.callbacks:
+            callback(record)
+
+    def _epoch_record(self, run: EpochRun, test: Pair | None) -> dict[str, Any]:
+        assert self.stepper is not None
+        record: dict[str, Any] = {"epoch": run.epoch + 1, "step": self.steps_done}
+        record.update({f"train/{k}": v for k, v in run.means().items()})
+        if self.config.nan_policy == "skip":
+            record["skipped_batches"] = run.skipped
+            self.skipped_batches += run.skipped - run.skipped_before
+        if test is not None:
+            with averages_swapped_in(self.averages):
+                record.update({f"test/{k}": v for k, v in self.evaluate(*test).items()})
+        record.update(run.schedule.record())
+        record["kl_weight"] = self.stepper.progress(self.steps_done, run.steps).kl_weight
+        return record
+
+    def _finish(self) -> list[dict[str, Any]]:
+        if self.averages is not None:  # the averaged weights are the result
+            self.averages.finish()
+        self.model.eval()
+        return self.history
+
+    def _fit_closed_form(self, train_x: torch.Tensor, test: Pair | None) -> list[dict[str, Any]]:
+        """Models fitted in closed form (``model.fit_closed_form(x)``): one record, one checkpoint."""
+        started = time.perf_counter()
+        self.model.fit_closed_form(train_x)
+        record: dict[str, Any] = {"epoch": 1, "step": 0}
+        record.update({f"train/{k}": v for k, v in self.evaluate(train_x).items()})
+        if test is not None:
+            record.update({f"test/{k}": v for k, v in self.evaluate(*test).items()})
+        record["seconds"] = round(time.perf_counter() - started, 3)
+        self.history = [record]
+        self._report(record)
+        if self.run_dir is not None:
+            ckpt.append_metrics(self.run_dir, record)
+            ckpt.write_model(self.run_dir, self.model, self.data_info, asdict(self.config))
+        for callback in self.callbacks:
+            callback(record)
+        self.model.eval()
+        return self.history
+
+    # -- stopping: non-finite values and Ctrl-C ----------------------------------------------------
+    def _advice(self) -> str:
+        return advice(self.config, self.run_dir, self.model.is_variational, self.remedies)
+
+    def _stop_if_non_finite(self, run: EpochRun) -> None:
+        where = run.non_finite()
+        if where is not None:
+            raise TrainingError(f"{where}; training stopped and {self._advice()}")
+
+    def _stop_on_interrupt(self, run: EpochRun, batch: int) -> NoReturn:
+        """Save a mid-epoch checkpoint (unless the weights went non-finite) and stop."""
+        self._stop_if_non_finite(run)
+        if self.run_dir is None:  # no handler is installed without a run directory
+            raise KeyboardInterrupt
+        self.save_checkpoint(run.progress(batch, self.steps_done))
+        raise TrainingInterrupted(
+            f"interrupted in epoch {run.epoch + 1} after batch {batch} of {run.steps}; checkpoint "
+            f"saved. Continue with: sparsevae train --resume {self.run_dir}",
+            self.run_dir,
+            run.epoch,
+            batch,
+        )
+
+    # -- evaluation, checkpoints, logging ----------------------------------------------------------
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
+        """Loss terms on ``x`` in eval mode (exact posterior draws, full KL weight), per example."""
+        sums: torch.Tensor | None = None
+        names: list[str] = []
+        with eval_mode(self.model):
+            for xb, yb in iter_batches(x, y, batch_size=self.config.eval_batch_size):
+                out = self.model.loss(xb, yb)
+                terms = torch.stack([t.detach() for t in out.terms.values()]) * len(xb)
+                names = list(out.terms)
+                sums = terms if sums is None else sums + terms
+        assert sums is not None
+        return dict(zip(names, (sums / len(x)).tolist(), strict=True))
+
+    def save_checkpoint(self, progress: dict[str, Any]) -> None:
+        """Training state first (self-contained, what resume reads), then the loadable model."""
+        assert self.run_dir is not None and self.optimizer is not None
+        averages = self.averages
+        save_training_state(self.run_dir, self.model, self.optimizer, progress, averages)
+        with averages_swapped_in(averages):
+            ckpt.write_model(self.run_dir, self.model, self.data_info, asdict(self.config))
+
+    def _progress_bar(self, run: EpochRun) -> tqdm:
+        return tqdm(
+            total=run.steps,
+            initial=run.first_batch,
+            desc=f"epoch {run.epoch + 1}/{self.config.epochs}",
+            disable=not self.show_progress,
+            leave=False,
+            mininterval=0.5,
+            dynamic_ncols=True,
+        )
+
+    def _report(self, record: dict[str, Any]) -> None:
+        if not self.show_progress:
+            return
+
+        def part(prefix: str) -> str:
+            return "  ".join(
+                f"{k[len(prefix) :]} {v:.2f}" for k, v in record.items() if k.startswith(prefix)
+            )
+
+        line = f"epoch {record['epoch']}/{self.config.epochs}  train: {part('train/')}"
+        if any(k.startswith("test/") for k in record):
+            line += f"  |  test: {part('test/')}"
+        if record.get("skipped_batches"):
+            line += f"  [{record['skipped_batches']} non-finite batches skipped]"
+        tqdm.write(line + f"  ({record['seconds']:.1f} s)")
+
+
+def fit(
+    model: SparseVAEModel,
+    train_x: Any,
+    test_x: Any = None,
+    *,
+    train_y: Any = None,
+    test_y: Any = None,
+    run_dir: str | Path | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    callbacks: Sequence[EpochCallback] = (),
+    **config: Any,
+) -> list[dict[str, Any]]:
+    """Train ``model`` in place and return the per-epoch history (one dict per epoch).
+
+    ``config`` takes :class:`TrainConfig` fields: ``epochs``, ``batch_size``, ``lr``, ``seed``,
+    ``device``, ``grad_clip``, ``kl_warmup_epochs``, …  With ``run_dir`` the run is saved there
+    (``config.json``, ``model.safetensors``, ``metrics.jsonl``) and can be loaded with ``load``.
+    """
+    unknown = set(config) - {f.name for f in fields(TrainConfig)}
+    if unknown:
+        raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+    train_config = TrainConfig(**config)
+    if run_dir is not None:
+        run_dir = ckpt.prepare_run_dir(run_dir, overwrite=overwrite)
+    trainer = Trainer(model, train_config, run_dir=run_dir, progress=progress, callbacks=callbacks)
+    return trainer.fit(train_x, test_x, train_y, test_y)
