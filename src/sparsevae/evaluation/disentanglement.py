@@ -204,36 +204,49 @@ def dci(
         raise ConfigError(f"DCI method must be one of {', '.join(DCI_METHODS)}, got {method!r}")
     if not 0 < test_fraction < 1:
         raise ConfigError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    n_codes, n_factors = codes.shape[1], factors.shape[1]
-    importance = np.zeros((n_codes, n_factors))
-    r2 = np.zeros(n_factors)
+    importance, r2 = _importance_matrix(codes, factors, method, test_fraction, seed)
+    return {
+        **_dci_scores(importance),
+        "informativeness": float(r2.mean()),
+        "importance": importance,
+        "per_factor_r2": r2,
+    }
+
+
+def _importance_matrix(
+    codes: np.ndarray, factors: np.ndarray, method: str, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """R (codes × factors) from one regressor per standardised factor, and each held-out R²."""
+    importance = np.zeros((codes.shape[1], factors.shape[1]))
+    r2 = np.zeros(factors.shape[1])
     train, test = _split(len(codes), test_fraction, seed)
     code_std = codes[train].std(0)
     informative = code_std > 1e-12
-    if informative.any():
-        x = (codes - codes[train].mean(0)) / np.where(informative, code_std, 1.0)
-        x = x[:, informative]
-        for k in range(n_factors):
-            target = factors[:, k]
-            scale = target[train].std()
-            if scale <= 1e-12:
-                continue  # a constant factor: nothing to predict
-            target = (target - target[train].mean()) / scale
-            model = _regressor(method, seed).fit(x[train], target[train])
-            weights = np.abs(model.coef_) if method == "lasso" else model.feature_importances_
-            importance[informative, k] = weights
-            residual = ((model.predict(x[test]) - target[test]) ** 2).mean()
-            variance = target[test].var()
-            r2[k] = 0.0 if variance <= 0 else float(np.clip(1 - residual / variance, 0, 1))
+    if not informative.any():
+        return importance, r2
+    x = (codes - codes[train].mean(0)) / np.where(informative, code_std, 1.0)
+    x = x[:, informative]
+    for k in range(factors.shape[1]):
+        target = factors[:, k]
+        scale = target[train].std()
+        if scale <= 1e-12:
+            continue  # a constant factor: nothing to predict
+        target = (target - target[train].mean()) / scale
+        model = _regressor(method, seed).fit(x[train], target[train])
+        weights = np.abs(model.coef_) if method == "lasso" else model.feature_importances_
+        importance[informative, k] = weights
+        residual = ((model.predict(x[test]) - target[test]) ** 2).mean()
+        variance = target[test].var()
+        r2[k] = 0.0 if variance <= 0 else float(np.clip(1 - residual / variance, 0, 1))
+    return importance, r2
+
+
+def _dci_scores(importance: np.ndarray) -> dict[str, float]:
+    """Disentanglement and completeness of an importance matrix (0 for an all-zero one)."""
     total = importance.sum()
     if total <= 0:
-        return {
-            "disentanglement": 0.0,
-            "completeness": 0.0,
-            "informativeness": float(r2.mean()),
-            "importance": importance,
-            "per_factor_r2": r2,
-        }
+        return {"disentanglement": 0.0, "completeness": 0.0}
+    n_codes, n_factors = importance.shape
     code_weight = importance.sum(1) / total
     factor_weight = importance.sum(0) / total
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -244,9 +257,6 @@ def dci(
     return {
         "disentanglement": float((code_weight * d).sum()),
         "completeness": float((factor_weight * c).sum()),
-        "informativeness": float(r2.mean()),
-        "importance": importance,
-        "per_factor_r2": r2,
     }
 
 
