@@ -33,7 +33,7 @@ def test_code_has_at_most_k_non_zeros_chosen_per_input():
 
 
 def test_latents_count_as_dead_after_dead_after_examples_without_activity():
-    m = model(dead_after=100).train()
+    m = model(dead_after=100, pre_norm=False).train()
     with torch.no_grad():
         m.to_code.bias[:4] = -1e3  # four latents that can never win
     for _ in range(3):
@@ -44,10 +44,10 @@ def test_latents_count_as_dead_after_dead_after_examples_without_activity():
 
 
 def test_aux_loss_is_zero_without_dead_latents_and_revives_them_otherwise():
-    m = model(dead_after=10**9).train()
+    m = model(dead_after=10**9, pre_norm=False).train()
     out = m.loss(torch.rand(20, *SHAPE))
     assert out.terms["aux"] == 0 and torch.equal(out.loss, out.terms["recon"])
-    m = model(dead_after=1000, aux_k=2).train()
+    m = model(dead_after=1000, aux_k=2, pre_norm=False).train()
     with torch.no_grad():
         m.since_active[:4] = 1000  # four dead latents
     m.zero_grad()
@@ -58,6 +58,17 @@ def test_aux_loss_is_zero_without_dead_latents_and_revives_them_otherwise():
     out.terms["aux"].backward()
     grad = m.to_code.weight.grad.abs().sum(1)
     assert (grad[4:] == 0).all() and (grad[:4] > 0).any()  # only the dead latents learn from it
+
+
+def test_normalised_pre_activations_let_every_latent_win_for_some_inputs():
+    x = torch.rand(200, *SHAPE)
+    for pre_norm in (False, True):
+        m = model(pre_norm=pre_norm).train()
+        with torch.no_grad():
+            m.to_code.bias[:4] = -1e3  # four latents far below the others for every input
+        used = (m.encode(x) != 0).any(0)
+        assert bool(used.all()) == pre_norm  # without the norm those four never win
+        assert bool(used[:4].any()) == pre_norm
 
 
 def test_k_schedule_falls_from_k_start_to_k_over_the_first_half():

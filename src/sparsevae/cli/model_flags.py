@@ -33,7 +33,7 @@ class ModelFlag:
         if base is bool:
             return {"action": "store_true", "default": None}
         if typing.get_origin(base) is tuple:
-            return {"type": int, "nargs": "+", "metavar": "N"}
+            return {"type": int, "nargs": "*", "metavar": "N"}
         if self.choices:
             return {"choices": self.choices}
         return {"type": base}
