@@ -22,6 +22,7 @@ from sparsevae.cli.main import main
 from sparsevae.errors import ConfigError, DataError
 from sparsevae.explore import ExploreSession
 from sparsevae.explore.images import image_from_upload, to_png
+from sparsevae.models import build_model
 
 pytest.importorskip("flask", reason="the explore extra (Flask) is not installed")
 from sparsevae.explore.app import create_app
@@ -75,6 +76,26 @@ def test_session_encodes_decodes_and_traverses_every_kind(kind, digits):
     else:
         with pytest.raises(ConfigError, match="no prior"):
             session.samples(4)
+
+
+@pytest.mark.parametrize(
+    ("kind", "options"),
+    [
+        ("vsc-threshold", {"latent_dim": 6, "hidden": [16]}),
+        ("topk-ae", {"latent_dim": 6, "hidden": [16], "k": 2}),
+        ("dict-learning", {"latent_dim": 6, "nonzeros": 2}),
+    ],
+)
+def test_session_for_kinds_without_a_fixture(kind, options, digits):
+    model = build_model(kind, input_shape=(1, 8, 8), **options)
+    if model.fits_in_closed_form:
+        model.fit_closed_form(digits.train_x[:200])
+    session = ExploreSession(model.eval(), digits.test_x, digits.test_y)
+    result = session.analyse(*session.test_image(0))
+    with torch.no_grad():
+        torch.testing.assert_close(result.reconstruction, model.reconstruct(digits.test_x[:1])[0])
+    assert int((result.code != 0).sum()) <= options.get("k", options.get("nonzeros", 6))
+    assert session.decode(result.code).shape == (1, 8, 8)
 
 
 def test_vsc_uai_samples_a_chosen_prior_component(digits):
