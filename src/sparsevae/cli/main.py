@@ -16,7 +16,16 @@ from .._version import __version__
 from ..errors import SparseVAEError
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
-VERB_MODULES = ("train", "evaluate", "encode", "sample", "reproduce", "datasets", "generate")
+VERB_MODULES = (
+    "train",
+    "evaluate",
+    "encode",
+    "sample",
+    "reproduce",
+    "datasets",
+    "generate",
+    "explore",
+)
 # Verbs that only list or fetch files: no torch work, so `auto` need not measure the load.
 LIGHT_VERBS = ("datasets",)
 PROC_STAT = Path("/proc/stat")
