@@ -247,3 +247,23 @@ def test_relaxed_draws_context_switches_eval_draws_and_restores():
         relaxed = model.draw(model.posterior(x))
         assert (relaxed != 0).all()  # a soft selection is never exactly zero
     assert model.sharpness == 50.0 and not model.relaxed_eval
+
+
+def test_sparse_ae_l1_warm_up_schedule():
+    model = make("sparse-ae", l1=0.4, l1_warmup=0.5)
+    assert model.update_schedules(0.0).values == {"l1_weight": 0.0}
+    assert model.update_schedules(0.25).values == {"l1_weight": pytest.approx(0.2)}
+    assert model.update_schedules(0.9).values == {"l1_weight": pytest.approx(0.4)}
+    code = torch.rand(3, 6)
+    assert torch.isclose(model.penalty(code)["l1"], 0.4 * code.sum(1).mean())
+    assert make("sparse-ae", l1_warmup=0.0).update_schedules(0.1) == Schedule()
+
+
+def test_sparse_ae_defaults_keep_a_live_code_on_digits():
+    data = sparsevae.load_dataset("digits")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = sparsevae.SparseAutoencoder(input_shape=data.shape)
+        sparsevae.fit(model, data.train_x, epochs=10, seed=seed, progress=False)
+        nonzeros = (sparsevae.encode_dataset(model, data.test_x) != 0).sum(1).float()
+        assert 3 < nonzeros.mean() < 20  # sparse, and not dead (l1 = 1 without warm-up: 0)

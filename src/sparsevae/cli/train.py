@@ -13,7 +13,7 @@ from ..data import data_record
 from ..errors import CheckpointError, ConfigError
 from ..evaluation import evaluate_model
 from ..models import build_model
-from ..models.registry import MODELS, model_class, model_parameters
+from ..models.registry import MODELS, model_class, model_parameters, rebuild_model
 from ..plots import reconstruction_pairs, save_image_grid
 from ..training import (
     NAN_POLICIES,
@@ -186,7 +186,7 @@ def resume(args: argparse.Namespace) -> int:
             f"{run_dir} is a {saved['model']['kind']!r} run; --model {args.model} cannot resume it"
         )
     try:
-        model = build_model(saved["model"]["kind"], **saved["model"]["config"])
+        model = rebuild_model(saved["model"]["kind"], saved["model"]["config"])
         changes: dict[str, Any] = {}
         if args.epochs is not None:  # resuming may extend a run, never shorten it
             planned = int(saved["training"].get("epochs", 0))

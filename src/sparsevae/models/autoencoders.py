@@ -7,13 +7,15 @@ log-likelihood of the input under the decoder's output (plus the L1 penalty for 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from ..likelihoods import build_likelihood
 from ..networks import build_decoder, build_encoder
-from .base import LossOutput, SparseVAEModel
+from .base import LossOutput, Schedule, SparseVAEModel
 from .config import NetworkConfig, latent_dim_option, option, require
 from .registry import register_model
 
@@ -113,11 +115,18 @@ class SparseAEConfig(AutoencoderConfig):
     code_activation: str = option(
         "relu", "autoencoder code activation", flag="--code-activation", choices=CODE_ACTIVATIONS
     )
-    l1: float = option(1.0, "weight of the L1 penalty on the code (sparse-ae)", flag="--l1")
+    l1: float = option(0.3, "weight of the L1 penalty on the code (sparse-ae)", flag="--l1")
+    # Without a warm-up the penalty wins before the reconstruction has taken shape, and every
+    # ReLU code unit can die (all 3 seeds on digits at l1 = 1, docs/sparse-models.md).
+    l1_warmup: float = option(
+        0.2, "fraction of training over which the L1 weight rises from 0 to l1"
+    )
+    legacy: ClassVar[Mapping[str, Any]] = {"l1_warmup": 0.0}
 
     def check(self) -> None:
         super().check()
         require(self.l1 >= 0, f"l1 must be >= 0, got {self.l1}")
+        require(0 <= self.l1_warmup <= 1, f"l1_warmup must be in [0, 1], got {self.l1_warmup}")
 
 
 @register_model
@@ -129,5 +138,16 @@ class SparseAutoencoder(Autoencoder):
     config_class = SparseAEConfig
     sparse_code = True
 
+    def __init__(self, config: SparseAEConfig | None = None, /, **options) -> None:
+        super().__init__(config, **options)
+        self.l1_weight = self.config.l1  # the warm-up moves it while training
+
+    def update_schedules(self, progress: float) -> Schedule:
+        c = self.config
+        if not c.l1_warmup:
+            return Schedule()
+        self.l1_weight = c.l1 * min(max(progress, 0.0) / c.l1_warmup, 1.0)
+        return Schedule({"l1_weight": self.l1_weight})
+
     def penalty(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"l1": self.config.l1 * code.abs().sum(1).mean()}
+        return {"l1": self.l1_weight * code.abs().sum(1).mean()}

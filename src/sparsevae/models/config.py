@@ -58,6 +58,9 @@ class ModelConfig(Mapping):
 
     #: Fields of older configs that are read and dropped (none yet).
     retired: ClassVar[frozenset[str]] = frozenset()
+    #: Values that options added after 0.1.0 take when a saved config lacks them: what the older
+    #: version did, so that its runs load and resume unchanged (the default may differ).
+    legacy: ClassVar[Mapping[str, Any]] = {}
 
     def __post_init__(self) -> None:
         hints = typing.get_type_hints(type(self))
@@ -84,6 +87,11 @@ class ModelConfig(Mapping):
                 f"{', '.join(sorted(accepted))}"
             )
         return cls(**{k: v for k, v in options.items() if k in accepted})
+
+    @classmethod
+    def from_saved(cls, kind: str, options: Mapping[str, Any]) -> ModelConfig:
+        """The config of a saved run: options it lacks take their ``legacy`` values first."""
+        return cls.from_options(kind, {**cls.legacy, **options})
 
     @classmethod
     def defaults(cls) -> dict[str, Any]:

@@ -33,6 +33,13 @@ def build_model(kind: str, **config: Any) -> SparseVAEModel:
     return model_class(kind)(**config)
 
 
+def rebuild_model(kind: str, config: dict[str, Any]) -> SparseVAEModel:
+    """The model of a saved run (``config.json``'s ``model``): options added since the run was
+    written take the values the older version used (``ModelConfig.legacy``)."""
+    cls = model_class(kind)
+    return cls(cls.config_class.from_saved(kind, config))
+
+
 def model_parameters(cls: type[SparseVAEModel]) -> dict[str, Any]:
     """Keyword options a model class accepts, with their defaults (its config's fields)."""
     return cls.config_class.defaults()

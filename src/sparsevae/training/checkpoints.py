@@ -21,8 +21,8 @@ from safetensors.torch import load_file, save_file
 from .._version import __version__
 from ..errors import CheckpointError, RunDirectoryError
 from ..hashing import sha256_file
-from ..models import SparseVAEModel, build_model
-from ..models.registry import MODELS
+from ..models import SparseVAEModel
+from ..models.registry import MODELS, rebuild_model
 
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
@@ -203,7 +203,7 @@ def load(
             f"{weights}: SHA-256 does not match config.json; the file was truncated or modified"
         )
     try:
-        model = build_model(config["model"]["kind"], **config["model"]["config"])
+        model = rebuild_model(config["model"]["kind"], config["model"]["config"])
     except Exception as exc:  # any invalid config value
         raise CheckpointError(f"{run_dir / CONFIG_FILE}: cannot build the model: {exc}") from None
     load_state(model, load_file_checked(run_dir), weights)
