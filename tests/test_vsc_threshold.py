@@ -167,3 +167,17 @@ def test_training_gives_exact_zeros_chosen_per_input():
     assert 0 < (code != 0).float().mean() < 1
     patterns = {tuple(row.nonzero().flatten().tolist()) for row in code}
     assert len(patterns) > 1
+
+
+def test_best_draw_code_is_the_draw_that_reconstructs_best_and_is_repeatable():
+    m = model(code="best-draw", code_draws=6).eval()
+    x = torch.rand(5, *SHAPE)
+    code = m.encode(x)
+    assert torch.equal(code, m.encode(x))
+    q = m.posterior(x)
+    from sparsevae.batching import private_rng
+
+    with private_rng(0):
+        draws = q.sample((6,))
+    errors = torch.stack([-m.likelihood.log_prob(m.decoder_output(d), x) for d in draws])
+    assert torch.equal(code, draws[errors.argmin(0), torch.arange(5)])

@@ -24,7 +24,8 @@ probability ``P(|n| > λ)``, which the encoder sets through the scale.
   paper's "max ELBO" selection, S = 20 in its runs); evaluation always uses one draw.
 * **Code.**  ``encode`` returns μ on the elements with P(z ≠ 0) ≥ ``code_threshold``, exactly 0
   elsewhere (``code="mean-active"``); ``"sparse-mean"`` gives the posterior mean γ·μ there
-  instead, ``"mean"`` the dense μ.
+  instead, ``"mean"`` the dense μ, and ``"best-draw"`` the paper's inference: of ``code_draws``
+  posterior draws, the one that reconstructs the input best (seeded).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from statistics import NormalDist
 import torch
 from torch.distributions import Gamma, Laplace, kl_divergence
 
+from ..batching import private_rng
 from ..distributions import BASES, ShiftedSoftThreshold, bernoulli_kl
 from .config import option, require
 from .registry import register_model
@@ -62,7 +64,10 @@ class VSCThresholdConfig(VAEConfig):
     threshold_kl_weight: float = option(0.1, "weight of the learned threshold's KL")
     kl: str = option("base", "KL of the base distributions (paper) or of the codes", choices=KLS)
     samples: int = option(1, "draws per input in training; the best one is kept")
-    code: str = option("mean-active", "the code encode returns", flag="--code", choices=CODES)
+    code: str = option(
+        "mean-active", "the code encode returns", flag="--code", choices=(*CODES, "best-draw")
+    )
+    code_draws: int = option(20, "draws the best-draw code chooses from (the paper's 20)")
     code_threshold: float = option(
         0.5, "elements with P(z ≠ 0) below this are exactly 0 in the code", flag="--code-threshold"
     )
@@ -78,6 +83,7 @@ class VSCThresholdConfig(VAEConfig):
         require(self.threshold_prior_shape > 0, "threshold_prior_shape must be positive")
         require(self.threshold_kl_weight >= 0, "threshold_kl_weight must be >= 0")
         require(self.samples >= 1, f"samples must be a positive integer, got {self.samples}")
+        require(self.code_draws >= 1, f"code_draws must be positive, got {self.code_draws}")
         require(0 <= self.code_threshold <= 1, "code_threshold must be in [0, 1]")
         require(
             self.kl == "base" or self.threshold == "fixed",
@@ -155,7 +161,21 @@ class VSCThreshold(VariationalAutoencoder):
         return recon.view(self.config.samples, -1).min(0).values, self.kl(q, x)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return spike_code(self.posterior(x, y), self.config.code_threshold, self.config.code)
+        q = self.posterior(x, y)
+        if self.config.code == "best-draw":
+            return self.best_draw(q, x)
+        return spike_code(q, self.config.code_threshold, self.config.code)
+
+    def best_draw(self, q: ShiftedSoftThreshold, x: torch.Tensor) -> torch.Tensor:
+        """The paper's inference: of ``code_draws`` exact posterior draws, the one that
+        reconstructs ``x`` best (seeded, so a batch always gets the same code)."""
+        draws = self.config.code_draws
+        with private_rng(0):
+            z = q.sample((draws,))  # (S, N, J)
+        repeated = x.expand(draws, *x.shape).flatten(0, 1)
+        recon = -self.likelihood.log_prob(self.decoder_output(z.flatten(0, 1)), repeated)
+        best = recon.view(draws, -1).argmin(0)
+        return z[best, torch.arange(len(x), device=x.device)]
 
 
 def thresholded_laplace_kl(q: ShiftedSoftThreshold, p: ShiftedSoftThreshold) -> torch.Tensor:

@@ -65,8 +65,9 @@ PINNED = (
     "probe_labels",
     "seed",
 )
-# The codes of the spike-and-slab models that are scored besides their default.
+# The codes of the models with exact-zero posteriors, each scored (their default is one of them).
 SPIKE_CODES = ("sparse-mean", "mean-active", "mean")
+CODES_OF = {"vsc": SPIKE_CODES, "vsc-threshold": (*SPIKE_CODES, "best-draw")}
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,15 @@ from typing import Any
 
 from ...plots.curves import plot_metric_vs
 from ..tables import fmt, markdown_table
-from .protocol import SPIKE_CODES, FrontierSettings
+from .protocol import CODES_OF, FrontierSettings
 
 TOLERANCE = 0.2  # a run counts at a target when its non-zeros are within ±20 % of it
-CODE_NAMES = {"sparse-mean": "γ·μ", "mean-active": "μ where active", "mean": "dense μ"}
+CODE_NAMES = {
+    "sparse-mean": "γ·μ",
+    "mean-active": "μ where active",
+    "mean": "dense μ",
+    "best-draw": "best of 20 draws",
+}
 
 
 def points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -21,8 +26,9 @@ def points(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     spike-and-slab models (their default code is one of the three)."""
     out = []
     for row in rows:
-        if any(f"code_{code}" in row for code in SPIKE_CODES):
-            for code in SPIKE_CODES:
+        codes = CODES_OF.get(row["kind"], ())
+        if codes and all(f"code_{code}" in row for code in codes):
+            for code in codes:
                 series = f"{row['kind']} ({CODE_NAMES[code]})"
                 out.append({**row, **row[f"code_{code}"], "series": series, "code": code})
         else:

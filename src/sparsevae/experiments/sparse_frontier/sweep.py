@@ -22,7 +22,7 @@ from ...training import TrainConfig, Trainer, prepare_run_dir
 from ...training.checkpoints import CONFIG_FILE, STATE_FILE
 from ..results import ResultsStore
 from ..runner import run_pending
-from .protocol import NAME, PINNED, SPIKE_CODES, FrontierSettings, RunSpec
+from .protocol import CODES_OF, NAME, PINNED, FrontierSettings, RunSpec
 
 PROBE_ITERATIONS = 3000  # logistic regression's max_iter in the frontier's probe
 USAGE_KEYS = (
@@ -126,15 +126,21 @@ def probe_accuracy(
 def score_run(model: SparseVAEModel, data: Dataset, settings: FrontierSettings) -> dict[str, Any]:
     """The model's own code; for the spike-and-slab models every code choice as well."""
     row = code_scores(model, model.encode, data, settings)
-    if model.kind in ("vsc", "vsc-threshold"):
-        threshold = model.config.code_threshold
-        for code in SPIKE_CODES:
-
-            def encode(xb: torch.Tensor, code: str = code) -> torch.Tensor:
-                return spike_code(model.posterior(xb), threshold, code)
-
-            row[f"code_{code}"] = code_scores(model, encode, data, settings)
+    for code in CODES_OF.get(model.kind, ()):
+        row[f"code_{code}"] = code_scores(model, code_encoder(model, code), data, settings)
     return row
+
+
+def code_encoder(model: SparseVAEModel, code: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``encode`` with another choice of code (``CODES_OF``)."""
+
+    def encode(x: torch.Tensor) -> torch.Tensor:
+        q = model.posterior(x)
+        if code == "best-draw":
+            return model.best_draw(q, x)
+        return spike_code(q, model.config.code_threshold, code)
+
+    return encode
 
 
 # -- the sweep -------------------------------------------------------------------------------------
