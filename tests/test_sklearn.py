@@ -29,6 +29,8 @@ TINY = {"hidden_layer_sizes": (8,), "max_iter": 2, "random_state": 0}
         VariationalSparseCoding(n_components=3, ema=0.9, **TINY),
         SparseVAETransformer("vae", 3, **TINY),
         SparseVAETransformer("sparse-ae", 2, scale="feature", **TINY),
+        SparseVAETransformer("topk-ae", 3, model_options={"k": 1}, **TINY),
+        SparseVAETransformer("vsc-threshold", 3, **TINY),
     ]
 )
 def test_sklearn_estimator_checks(estimator, check):

@@ -108,3 +108,11 @@ def test_training_lowers_the_reconstruction_error():
     history = sparsevae.fit(m, x[:500], x[500:], epochs=5, batch_size=20, progress=False)
     assert history[-1]["test/recon"] < history[0]["test/recon"] - 1.0
     assert {"train/aux", "test/aux"} <= set(history[-1])
+
+
+def test_a_training_batch_of_one_example_is_normalised_with_the_running_statistics():
+    m = model().train()
+    out = m.loss(torch.rand(1, *SHAPE))  # BatchNorm alone would refuse a batch of one
+    assert torch.isfinite(out.loss)
+    history = sparsevae.fit(model(), torch.rand(33, *SHAPE), epochs=1, progress=False)
+    assert len(history) == 1  # 33 examples at batch 32: the last batch holds one

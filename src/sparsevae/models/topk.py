@@ -65,6 +65,21 @@ class TopKConfig(NetworkConfig):
         )
 
 
+class PreActivationNorm(nn.BatchNorm1d):
+    """Batch normalisation without scale and shift; a training batch of one example (the last of
+    an epoch, say) is normalised with the running statistics instead of failing."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__(features, affine=False)
+
+    def forward(self, pre: torch.Tensor) -> torch.Tensor:
+        if self.training and len(pre) < 2:
+            return nn.functional.batch_norm(
+                pre, self.running_mean, self.running_var, training=False, eps=self.eps
+            )
+        return super().forward(pre)
+
+
 def top_k(pre: torch.Tensor, k: int) -> torch.Tensor:
     """ReLU of the ``k`` largest entries of each row, exactly 0 elsewhere."""
     values, index = pre.topk(k, dim=1)
@@ -89,8 +104,7 @@ class TopKAutoencoder(SparseVAEModel):
         self.to_code = nn.Linear(self.encoder.out_features, self.latent_dim)
         # Normalised pre-activations: a latent is chosen when it is high *for this input*
         # relative to its usual level, so no latent can fall silent for every input.
-        norm = nn.BatchNorm1d(self.latent_dim, affine=False) if c.pre_norm else nn.Identity()
-        self.norm = norm
+        self.norm = PreActivationNorm(self.latent_dim) if c.pre_norm else nn.Identity()
         self.decoder = build_decoder(
             c.arch,
             self.latent_dim,
