@@ -26,14 +26,18 @@ def test_code_has_at_most_k_non_zeros_chosen_per_input():
     x = torch.rand(50, *SHAPE)
     code = m.encode(x)
     assert ((code != 0).sum(1) <= 3).all() and (code >= 0).all()
-    pre = m.pre_activations(x)
-    assert torch.equal(code, top_k(pre, 3))
+    scores, values = m.pre_activations(x)
+    assert torch.equal(code, top_k(scores, 3))
+    raw = model(values="raw").eval()
+    scores, values = raw.pre_activations(x)
+    chosen = top_k(scores, 3) != 0
+    assert torch.equal(raw.encode(x)[chosen], torch.relu(values[chosen]))
     # different inputs use different elements: a choice per input, not a global one
     assert len({tuple(row.nonzero().flatten().tolist()) for row in code}) > 1
 
 
 def test_latents_count_as_dead_after_dead_after_examples_without_activity():
-    m = model(dead_after=100, pre_norm=False).train()
+    m = model(dead_after=100, select="raw", values="raw").train()
     with torch.no_grad():
         m.to_code.bias[:4] = -1e3  # four latents that can never win
     for _ in range(3):
@@ -44,10 +48,10 @@ def test_latents_count_as_dead_after_dead_after_examples_without_activity():
 
 
 def test_aux_loss_is_zero_without_dead_latents_and_revives_them_otherwise():
-    m = model(dead_after=10**9, pre_norm=False).train()
+    m = model(dead_after=10**9, select="raw", values="raw").train()
     out = m.loss(torch.rand(20, *SHAPE))
     assert out.terms["aux"] == 0 and torch.equal(out.loss, out.terms["recon"])
-    m = model(dead_after=1000, aux_k=2, pre_norm=False).train()
+    m = model(dead_after=1000, aux_k=2, select="raw", values="raw").train()
     with torch.no_grad():
         m.since_active[:4] = 1000  # four dead latents
     m.zero_grad()
@@ -63,7 +67,8 @@ def test_aux_loss_is_zero_without_dead_latents_and_revives_them_otherwise():
 def test_normalised_pre_activations_let_every_latent_win_for_some_inputs():
     x = torch.rand(200, *SHAPE)
     for pre_norm in (False, True):
-        m = model(pre_norm=pre_norm).train()
+        scale = "normalized" if pre_norm else "raw"
+        m = model(select=scale, values=scale).train()
         with torch.no_grad():
             m.to_code.bias[:4] = -1e3  # four latents far below the others for every input
         used = (m.encode(x) != 0).any(0)

@@ -13,10 +13,12 @@ dead latents.  Here:
   exactly their loss, the dead latents fitting the residual x − x̂; with a network decoder it is the
   same idea in the likelihood's terms.  The gradient reaches only the dead latents' encoder rows
   (and the decoder), pulling them back into use.
-* ``pre_norm`` (default): the pre-activations are batch-normalised (running statistics at test
-  time) before the top k are chosen, so a latent wins when it is high for this input relative to
-  its usual level; without it most latents of an MLP encoder die within the first epoch (176 of
-  200 on MNIST at k = 10, docs/sparse-models.md) and AuxK revives only some.
+* ``select="normalized"`` (default): the k elements are chosen by the batch-normalised
+  pre-activations (running statistics at test time), so a latent wins when it is high for this
+  input relative to its usual level; with ``"raw"`` most latents of an MLP encoder die in the first
+  epoch (176 of 200 on MNIST at k = 10, docs/sparse-models.md) and AuxK revives only some.
+  ``values`` says whether the code holds the normalised values (default) or the raw ones (better
+  with a linear decoder, whose unit-norm atoms cannot rescale a normalised code).
 * ``k_start`` > k: Makhzani & Frey's schedule, k falling linearly from ``k_start`` to ``k`` over the
   first half of training, which keeps every latent trained early on.
 """
@@ -34,6 +36,8 @@ from .base import LossOutput, Schedule, SparseVAEModel
 from .config import NetworkConfig, option, require
 from .registry import register_model
 
+SCALES = ("normalized", "raw")
+
 
 @dataclasses.dataclass(frozen=True)
 class TopKConfig(NetworkConfig):
@@ -44,10 +48,14 @@ class TopKConfig(NetworkConfig):
         30_000, "training examples without activity after which a latent counts as dead"
     )
     k_start: int = option(0, "k at the start, falling to k over the first half (0: constant k)")
-    pre_norm: bool = option(
-        True,
-        "batch-normalise the pre-activations before the top k are chosen, so that every latent "
-        "is chosen for some inputs",
+    select: str = option(
+        "normalized",
+        "choose the k elements by batch-normalised pre-activations (every latent stays in use) "
+        "or by the raw ones",
+        choices=SCALES,
+    )
+    values: str = option(
+        "normalized", "code values: the normalised or the raw pre-activations", choices=SCALES
     )
 
     def check(self) -> None:
@@ -80,10 +88,13 @@ class PreActivationNorm(nn.BatchNorm1d):
         return super().forward(pre)
 
 
-def top_k(pre: torch.Tensor, k: int) -> torch.Tensor:
-    """ReLU of the ``k`` largest entries of each row, exactly 0 elsewhere."""
-    values, index = pre.topk(k, dim=1)
-    return torch.zeros_like(pre).scatter(1, index, torch.relu(values))
+def top_k(pre: torch.Tensor, k: int, values: torch.Tensor | None = None) -> torch.Tensor:
+    """ReLU of the ``k`` largest entries of each row (or of ``values`` at their places), exactly
+    0 elsewhere."""
+    chosen, index = pre.topk(k, dim=1)
+    if values is not None:
+        chosen = values.gather(1, index)
+    return torch.zeros_like(pre).scatter(1, index, torch.relu(chosen))
 
 
 @register_model
@@ -104,7 +115,8 @@ class TopKAutoencoder(SparseVAEModel):
         self.to_code = nn.Linear(self.encoder.out_features, self.latent_dim)
         # Normalised pre-activations: a latent is chosen when it is high *for this input*
         # relative to its usual level, so no latent can fall silent for every input.
-        self.norm = PreActivationNorm(self.latent_dim) if c.pre_norm else nn.Identity()
+        normalized = "normalized" in (c.select, c.values)
+        self.norm = PreActivationNorm(self.latent_dim) if normalized else nn.Identity()
         self.decoder = build_decoder(
             c.arch,
             self.latent_dim,
@@ -117,11 +129,21 @@ class TopKAutoencoder(SparseVAEModel):
         # Training examples seen since each latent was last active: defines the dead latents.
         self.register_buffer("since_active", torch.zeros(self.latent_dim, dtype=torch.long))
 
-    def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.to_code(self.encoder(x)))
+    def pre_activations(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scores, values)``: what the k elements are chosen by, and what the code holds."""
+        raw = self.to_code(self.encoder(x))
+        normalized = self.norm(raw)
+        c = self.config
+        return (
+            normalized if c.select == "normalized" else raw,
+            normalized if c.values == "normalized" else raw,
+        )
+
+    def code(self, scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        return top_k(scores, self.k, None if values is scores else values)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return top_k(self.pre_activations(x), self.k)
+        return self.code(*self.pre_activations(x))
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.likelihood.mean(self.decoder(z))
@@ -141,14 +163,14 @@ class TopKAutoencoder(SparseVAEModel):
     def loss(
         self, x: torch.Tensor, y: torch.Tensor | None = None, kl_weight: float = 1.0
     ) -> LossOutput:
-        pre = self.pre_activations(x)
-        code = top_k(pre, self.k)
+        scores, values = self.pre_activations(x)
+        code = self.code(scores, values)
         recon = -self.likelihood.log_prob(self.decoder(code), x).mean()
         if self.training:
             self._count_activity(code)
         if not self.config.aux_k:
             return LossOutput(recon, {"loss": recon, "recon": recon})
-        aux = self._aux_loss(pre, code, x)
+        aux = self._aux_loss(values, code, x)
         loss = recon + self.config.aux_coef * aux
         return LossOutput(loss, {"loss": loss, "recon": recon, "aux": aux})
 
@@ -158,6 +180,7 @@ class TopKAutoencoder(SparseVAEModel):
         self.since_active[(code != 0).any(0)] = 0
 
     def _aux_loss(self, pre: torch.Tensor, code: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        # ``pre``: the values the code holds, for every latent
         """−log p(x | code + the top ``aux_k`` dead latents); 0 while no latent is dead (then the
         extra decoder pass is skipped)."""
         dead = self.dead_latents()
