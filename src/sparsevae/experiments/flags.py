@@ -51,6 +51,19 @@ def add_shared_flags(p: argparse.ArgumentParser, *, quick: str, several_seeds: b
     p.add_argument("--progress", action="store_true", help="also show each run's epochs")
 
 
+def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
+    """``--data-dir NAME=DIR`` (repeatable; a bare DIR for every data set): read by
+    :func:`parse_data_dirs`."""
+    p.add_argument(
+        "--data-dir",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="where a data set's files are, e.g. mnist=../shared/data/mnist (repeatable); a bare "
+        "DIR applies to every data set",
+    )
+
+
 def preset_values(
     args: argparse.Namespace, full: Mapping[str, Any], quick: Mapping[str, Any]
 ) -> dict[str, Any]:

@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
+import torch
 from tqdm.auto import tqdm
 
+from ..errors import CheckpointError, RunDirectoryError
+from ..models import SparseVAEModel
+from ..training import TrainConfig, Trainer, prepare_run_dir
+from ..training.checkpoints import CONFIG_FILE, STATE_FILE
 from .cost import Run, cost_statement
 from .results import ResultsStore
 
@@ -63,3 +69,28 @@ def run_pending(
     finally:
         bar.close()
     return store.rows()
+
+
+def train_or_resume(
+    build: Callable[[], SparseVAEModel],
+    config: TrainConfig,
+    run_dir: Path,
+    data_info: dict[str, Any],
+    train_x: torch.Tensor,
+    *,
+    progress: bool = False,
+) -> SparseVAEModel:
+    """Train a fresh ``build()`` in ``run_dir``, or resume the run an interrupted sweep left
+    there (a checkpoint that cannot be resumed — torn, other settings — is trained afresh)."""
+    if (run_dir / CONFIG_FILE).is_file() and (run_dir / STATE_FILE).is_file():
+        model = build()
+        trainer = Trainer(model, config, run_dir=run_dir, data_info=data_info, progress=progress)
+        try:
+            trainer.fit(train_x, resume=True)
+            return model
+        except (RunDirectoryError, CheckpointError):
+            pass
+    prepare_run_dir(run_dir, overwrite=True)
+    model = build()
+    Trainer(model, config, run_dir=run_dir, data_info=data_info, progress=progress).fit(train_x)
+    return model

@@ -13,10 +13,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..likelihoods import build_likelihood
-from ..networks import build_decoder, build_encoder
 from .base import LossOutput, Schedule, SparseVAEModel
 from .config import NetworkConfig, latent_dim_option, option, require
+from .parts import build_decoder_side, build_encoder_side
 from .registry import register_model
 
 CODE_ACTIVATIONS = ("linear", "relu")
@@ -42,17 +41,9 @@ class Autoencoder(SparseVAEModel):
         super().__init__(config, **options)
         c = self.config
         self.latent_dim = c.latent_dim
-        self.likelihood = build_likelihood(c.likelihood, c.likelihood_sigma)
-        self.encoder = build_encoder(c.arch, self.input_shape, c.hidden)
+        self.likelihood, self.encoder = build_encoder_side(c, self.input_shape)
         self.to_code = nn.Linear(self.encoder.out_features, self.latent_dim)
-        self.decoder = build_decoder(
-            c.arch,
-            self.latent_dim,
-            self.input_shape,
-            c.hidden,
-            self.likelihood.params_per_pixel,
-            linear=c.linear_decoder,
-        )
+        self.decoder = build_decoder_side(c, self.input_shape, self.likelihood)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         code = self.to_code(self.encoder(x))

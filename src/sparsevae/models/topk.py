@@ -30,10 +30,9 @@ import dataclasses
 import torch
 from torch import nn
 
-from ..likelihoods import build_likelihood
-from ..networks import build_decoder, build_encoder
 from .base import LossOutput, Schedule, SparseVAEModel
 from .config import NetworkConfig, option, require
+from .parts import build_decoder_side, build_encoder_side
 from .registry import register_model
 
 SCALES = ("normalized", "raw")
@@ -110,21 +109,13 @@ class TopKAutoencoder(SparseVAEModel):
         super().__init__(config, **options)
         c = self.config
         self.latent_dim = c.latent_dim
-        self.likelihood = build_likelihood(c.likelihood, c.likelihood_sigma)
-        self.encoder = build_encoder(c.arch, self.input_shape, c.hidden)
+        self.likelihood, self.encoder = build_encoder_side(c, self.input_shape)
         self.to_code = nn.Linear(self.encoder.out_features, self.latent_dim)
         # Normalised pre-activations: a latent is chosen when it is high *for this input*
         # relative to its usual level, so no latent can fall silent for every input.
         normalized = "normalized" in (c.select, c.values)
         self.norm = PreActivationNorm(self.latent_dim) if normalized else nn.Identity()
-        self.decoder = build_decoder(
-            c.arch,
-            self.latent_dim,
-            self.input_shape,
-            c.hidden,
-            self.likelihood.params_per_pixel,
-            linear=c.linear_decoder,
-        )
+        self.decoder = build_decoder_side(c, self.input_shape, self.likelihood)
         self.k = c.k  # the schedule moves it when k_start is set
         # Training examples seen since each latent was last active: defines the dead latents.
         self.register_buffer("since_active", torch.zeros(self.latent_dim, dtype=torch.long))

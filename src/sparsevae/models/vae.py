@@ -23,10 +23,9 @@ from torch import nn
 from torch.distributions import Cauchy, Distribution, Laplace, Normal, kl_divergence
 
 from ..errors import ConfigError
-from ..likelihoods import build_likelihood
-from ..networks import build_decoder, build_encoder
 from .base import LossOutput, SparseVAEModel
 from .config import NetworkConfig, option, require
+from .parts import build_decoder_side, build_encoder_side
 from .registry import register_model
 
 # Encoders emit log σ²; the clamp keeps exp() finite in the first steps of training.
@@ -71,17 +70,9 @@ class VariationalAutoencoder(SparseVAEModel):
         self.latent_dim, self.beta, self.num_classes = c.latent_dim, c.beta, c.num_classes
         #: When True, eval mode also uses reparameterised (for VSC: relaxed) draws.
         self.relaxed_eval = False
-        self.likelihood = build_likelihood(c.likelihood, c.likelihood_sigma)
-        self.encoder = build_encoder(c.arch, self.input_shape, c.hidden, extra_inputs=c.num_classes)
+        self.likelihood, self.encoder = build_encoder_side(c, self.input_shape, c.num_classes)
         self.head = nn.Linear(self.encoder.out_features, self.posterior_heads * self.latent_dim)
-        self.decoder = build_decoder(
-            c.arch,
-            self.latent_dim + c.num_classes,
-            self.input_shape,
-            c.hidden,
-            self.likelihood.params_per_pixel,
-            linear=c.linear_decoder,
-        )
+        self.decoder = build_decoder_side(c, self.input_shape, self.likelihood, c.num_classes)
 
     # -- the parts subclasses change -------------------------------------------------------------
     def make_posterior(self, params: torch.Tensor) -> Distribution:

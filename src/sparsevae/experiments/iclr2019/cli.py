@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...errors import RunDirectoryError
 from ...evaluation.probes import PROBES
-from ..flags import parse_data_dirs, settings_from_flags
+from ..flags import add_data_dir_argument, parse_data_dirs, settings_from_flags
 from ..registry import register_experiment
 from .protocol import FULL, NAME, QUICK, QUICK_TEXT, SweepSettings
 from .report import write_report
@@ -15,14 +15,7 @@ from .sweep import read_results, run_sweep
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-dir",
-        action="append",
-        default=[],
-        metavar="NAME=DIR",
-        help="where a data set's files are, e.g. mnist=../shared/data/mnist (repeatable); a bare "
-        "DIR applies to every data set",
-    )
+    add_data_dir_argument(p)
     p.add_argument("--datasets", nargs="+", help="default: mnist fashion-mnist")
     p.add_argument("--latent-dims", nargs="+", type=int, help="J grid (default 8 16 … 200)")
     p.add_argument("--alphas", nargs="*", type=float, help="VSC α grid (default 0.5 0.2 0.01)")

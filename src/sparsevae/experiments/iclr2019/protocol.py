@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ...data import dataset_spec
-from ...errors import ConfigError, DataError
+from ...errors import ConfigError
 from ...evaluation.probes import PROBES, check_probes
-from ..cost import autoencoder_macs, training_seconds
+from ..cost import autoencoder_macs, dataset_sizes, training_seconds
 
 NAME = "iclr2019"
 # The paper's grid; QUICK replaces some of it for a smoke test (any flag given still wins).
@@ -168,19 +166,10 @@ class SweepSettings:
 
     def estimate_seconds(self, spec: RunSpec) -> float:
         """Rough CPU seconds to train and evaluate ``spec`` (docs/iclr2019.md's measured rate)."""
-        n_train, n_test, pixels = _sizes(spec.dataset)
+        n_train, n_test, pixels = dataset_sizes(spec.dataset)
         if self.train_limit:
             n_train = min(n_train, self.train_limit)
         heads = 3 if spec.kind == "vsc" else 2  # μ, log σ² (and the spike logits)
         macs = autoencoder_macs(pixels, [self.hidden], spec.latent_dim, heads)
         evaluation = training_seconds(macs, n_test + self.probe_labels) + EVAL_SECONDS
         return training_seconds(macs, n_train * self.epochs) + evaluation
-
-
-def _sizes(dataset: str) -> tuple[int, int, int]:
-    """(training images, test images, pixels) of a registered set; MNIST's for the user's own."""
-    try:
-        spec = dataset_spec(dataset)
-    except DataError:
-        return 60000, 10000, 784
-    return spec.sizes[0], spec.sizes[1], math.prod(spec.shape)

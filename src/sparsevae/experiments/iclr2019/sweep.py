@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from ...data import Dataset, data_record, load_dataset
-from ...errors import CheckpointError, RunDirectoryError
+from ...errors import RunDirectoryError
 from ...evaluation import evaluate_model, iwae_summary, run_probes
 from ...models import SparseVAEModel, build_model
 from ...models.vae import relaxed_draws
-from ...training import TrainConfig, Trainer, prepare_run_dir
-from ...training.checkpoints import CONFIG_FILE, STATE_FILE
+from ...training import TrainConfig
 from ..results import ResultsStore
-from ..runner import run_pending
+from ..runner import run_pending, train_or_resume
 from .protocol import CODES, CSV_COLUMNS, NAME, PINNED, RELAXED_SHARPNESS, RunSpec, SweepSettings
 
 EVALUATED = ("neg_elbo", "recon", "kl", "sparsity", "active_elements_mean", "active_units")
@@ -66,18 +65,14 @@ def train_one(
     )
     train_x = data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
     started = time.perf_counter()
-    if (run_dir / CONFIG_FILE).is_file() and (run_dir / STATE_FILE).is_file():
-        model = build_model(spec.kind, **options)
-        trainer = Trainer(model, config, run_dir=run_dir, data_info=data_info, progress=progress)
-        try:
-            trainer.fit(train_x, resume=True)
-            return model, time.perf_counter() - started
-        except (RunDirectoryError, CheckpointError):
-            pass  # a checkpoint that cannot be resumed (torn, other settings): train afresh
-    prepare_run_dir(run_dir, overwrite=True)
-    model = build_model(spec.kind, **options)
-    trainer = Trainer(model, config, run_dir=run_dir, data_info=data_info, progress=progress)
-    trainer.fit(train_x)
+    model = train_or_resume(
+        lambda: build_model(spec.kind, **options),
+        config,
+        run_dir,
+        data_info,
+        train_x,
+        progress=progress,
+    )
     return model, time.perf_counter() - started
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ...errors import ConfigError, RunDirectoryError
-from ..flags import parse_data_dirs, settings_from_flags
+from ..flags import add_data_dir_argument, parse_data_dirs, settings_from_flags
 from ..registry import register_experiment
 from .protocol import FULL, MODELS, NAME, QUICK, QUICK_GRIDS, QUICK_TEXT, FrontierSettings
 from .report import write_report
@@ -14,14 +14,7 @@ from .sweep import results_store, run_frontier
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--data-dir",
-        action="append",
-        default=[],
-        metavar="NAME=DIR",
-        help="where a data set's files are, e.g. mnist=../shared/data/mnist (repeatable); a bare "
-        "DIR applies to every data set",
-    )
+    add_data_dir_argument(p)
     p.add_argument(
         "--datasets",
         nargs="+",

@@ -9,13 +9,11 @@ by its non-zeros per example, its squared reconstruction error and a linear prob
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ...data import dataset_spec
-from ...errors import ConfigError, DataError
-from ..cost import autoencoder_macs, compute_seconds, training_seconds
+from ...errors import ConfigError
+from ..cost import autoencoder_macs, compute_seconds, dataset_sizes, training_seconds
 
 NAME = "sparse-frontier"
 # Each model kind's sparsity knob (a model option).
@@ -153,7 +151,7 @@ class FrontierSettings:
 
     def estimate_seconds(self, spec: RunSpec) -> float:
         """Rough CPU seconds to train and score ``spec``."""
-        n_train, n_test, pixels = _sizes(spec.dataset)
+        n_train, n_test, pixels = dataset_sizes(spec.dataset)
         n_train = min(n_train, self.train_limit) if self.train_limit else n_train
         if spec.kind == "pca":
             return compute_seconds(n_train * pixels * pixels) + 5.0
@@ -162,11 +160,3 @@ class FrontierSettings:
         heads = {"vsc": 3, "vsc-threshold": 2}.get(spec.kind, 1)
         macs = autoencoder_macs(pixels, [self.hidden], self.latent_dim, heads)
         return training_seconds(macs, n_train * self.epochs) + 10.0
-
-
-def _sizes(dataset: str) -> tuple[int, int, int]:
-    try:
-        spec = dataset_spec(dataset)
-    except DataError:
-        return 60000, 10000, 784
-    return spec.sizes[0], spec.sizes[1], math.prod(spec.shape)

@@ -12,16 +12,14 @@ import torch
 
 from ...batching import eval_mode, map_batches
 from ...data import Dataset, data_record, load_dataset
-from ...errors import CheckpointError, RunDirectoryError
 from ...evaluation import code_usage
 from ...evaluation.metrics import total_variance
 from ...evaluation.probes import choose_labelled, linear_probe
 from ...models import SparseVAEModel, build_model
 from ...models.spike_codes import spike_code
-from ...training import TrainConfig, Trainer, prepare_run_dir
-from ...training.checkpoints import CONFIG_FILE, STATE_FILE
+from ...training import TrainConfig
 from ..results import ResultsStore
-from ..runner import run_pending
+from ..runner import run_pending, train_or_resume
 from .protocol import CODES_OF, NAME, PINNED, FrontierSettings, RunSpec
 
 PROBE_ITERATIONS = 3000  # logistic regression's max_iter in the frontier's probe
@@ -61,19 +59,12 @@ def train_run(
         ema_decay=settings.ema_decay,
     )
     train_x = data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
-    if (run_dir / CONFIG_FILE).is_file() and (run_dir / STATE_FILE).is_file():
-        model = build_model(spec.kind, **options)
-        trainer = Trainer(model, config, run_dir=run_dir, data_info=record, progress=progress)
-        try:
-            trainer.fit(train_x, resume=True)
-            return model
-        except (RunDirectoryError, CheckpointError):
-            pass  # a checkpoint that cannot be resumed: train afresh
-    prepare_run_dir(run_dir, overwrite=True)
-    torch.manual_seed(settings.seed)
-    model = build_model(spec.kind, **options)
-    Trainer(model, config, run_dir=run_dir, data_info=record, progress=progress).fit(train_x)
-    return model
+
+    def build() -> SparseVAEModel:
+        torch.manual_seed(settings.seed)  # the initial weights follow the seed
+        return build_model(spec.kind, **options)
+
+    return train_or_resume(build, config, run_dir, record, train_x, progress=progress)
 
 
 # -- scores ----------------------------------------------------------------------------------------
