@@ -61,7 +61,7 @@ def test_sweep_scores_every_code_resumes_and_reports(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0  # everything is done: nothing is trained again
     assert "0 of 5 runs to do" in capsys.readouterr().out
-    assert len(points(rows)) == 2 + 3 + 2
+    assert len(points(rows)) == 2 + 4 + 2  # vsc: each of its four codes
 
 
 def test_a_changed_setting_is_refused_in_the_same_output(tmp_path, capsys):

@@ -199,7 +199,7 @@ def test_training_warns_when_the_code_is_dead(tmp_path, capsys):
     assert err == [
         "sparsevae: warning: sparse-ae: the code is dead: every element is 0 for every input, so "
         "the reconstruction cannot depend on the input; weaken the sparsity pressure (e.g. a "
-        "smaller l1 for sparse-ae, a larger alpha for vsc)"
+        "smaller l1 for sparse-ae, a larger alpha for vsc) or choose another code (--code)"
     ]
     assert main(["evaluate", str(tmp_path / "r"), "--json"]) == 0
     assert "the code is dead" in capsys.readouterr().err

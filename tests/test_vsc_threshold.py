@@ -105,18 +105,23 @@ def test_active_fraction_sets_the_prior_sparsity(base, p):
     assert (draws != 0).float().mean() == pytest.approx(p, abs=0.01)
 
 
-@pytest.mark.parametrize("code", ["mean-active", "sparse-mean", "mean"])
+@pytest.mark.parametrize("code", ["mean-active", "sparse-mean", "mean", "most-probable"])
 def test_codes(code):
     m = model(code=code).eval()
     x = torch.rand(30, *SHAPE)
     q = m.posterior(x)
     keep = q.probs >= 0.5
+    count = q.probs.sum(1, keepdim=True).round().clamp(min=1)
+    likeliest = q.probs >= q.probs.sort(1, descending=True).values.gather(1, count.long() - 1)
     expected = {
         "mean-active": torch.where(keep, q.loc, torch.zeros_like(q.loc)),
         "sparse-mean": torch.where(keep, q.probs * q.loc, torch.zeros_like(q.loc)),
         "mean": q.loc,
+        "most-probable": torch.where(likeliest, q.loc, torch.zeros_like(q.loc)),
     }[code]
     assert torch.equal(m.encode(x), expected)
+    if code == "most-probable":
+        assert torch.equal((expected != 0).sum(1), count.long().squeeze(1))
 
 
 @pytest.mark.parametrize("options", [{}, {"threshold": "learned"}, {"kl": "exact"}])
@@ -160,7 +165,7 @@ def test_training_gives_exact_zeros_chosen_per_input():
     atoms = torch.rand(12, 64)
     weights = torch.zeros(500, 12).scatter_(1, torch.randint(0, 12, (500, 2)), 1.0)
     x = (weights @ atoms / 2).clamp(0, 1).reshape(-1, *SHAPE)
-    m = model(likelihood="gaussian", likelihood_sigma=0.1, active_fraction=0.2)
+    m = model(likelihood="gaussian", likelihood_sigma=0.1, active_fraction=0.2, code="best-draw")
     history = sparsevae.fit(m, x[:400], x[400:], epochs=8, batch_size=20, progress=False)
     assert history[-1]["test/neg_elbo"] < history[0]["test/neg_elbo"]
     code = m.eval().encode(x)

@@ -258,7 +258,7 @@ def usage_warning(summary: dict[str, Any], *, sparse: bool = True) -> str | None
         return (
             "the code is dead: every element is 0 for every input, so the reconstruction cannot "
             "depend on the input; weaken the sparsity pressure (e.g. a smaller l1 for sparse-ae, "
-            "a larger alpha for vsc)"
+            "a larger alpha for vsc) or choose another code (--code)"
         )
     if not sparse:
         return None

@@ -22,10 +22,12 @@ probability ``P(|n| > λ)``, which the encoder sets through the scale.
   active elements, doubling that gradient; we use the clean estimator.)
 * **Samples.**  ``samples`` S > 1 draws S codes per input in training and keeps the best (the
   paper's "max ELBO" selection, S = 20 in its runs); evaluation always uses one draw.
-* **Code.**  ``encode`` returns μ on the elements with P(z ≠ 0) ≥ ``code_threshold``, exactly 0
-  elsewhere (``code="mean-active"``); ``"sparse-mean"`` gives the posterior mean γ·μ there
-  instead, ``"mean"`` the dense μ, and ``"best-draw"`` the paper's inference: of ``code_draws``
-  posterior draws, the one that reconstructs the input best (seeded).
+* **Code.**  An element's P(z ≠ 0) follows its scale, which the KL keeps near the prior's, so it
+  rarely reaches ½ and μ-where-P ≥ ½ (``"mean-active"``) is mostly empty.  ``encode`` therefore
+  returns μ on the m elements most likely to be active, m = round(Σ P(z ≠ 0)) as many as a draw
+  has on average (``code="most-probable"``); ``"best-draw"`` is the paper's inference, of
+  ``code_draws`` posterior draws the one that reconstructs the input best (seeded);
+  ``"sparse-mean"``, ``"mean-active"`` and ``"mean"`` as for ``vsc``.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class VSCThresholdConfig(VAEConfig):
     kl: str = option("base", "KL of the base distributions (paper) or of the codes", choices=KLS)
     samples: int = option(1, "draws per input in training; the best one is kept")
     code: str = option(
-        "mean-active", "the code encode returns", flag="--code", choices=(*CODES, "best-draw")
+        "most-probable", "the code encode returns", flag="--code", choices=(*CODES, "best-draw")
     )
     code_draws: int = option(20, "draws the best-draw code chooses from (the paper's 20)")
     code_threshold: float = option(

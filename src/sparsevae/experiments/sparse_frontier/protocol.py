@@ -65,7 +65,10 @@ PINNED = (
 )
 # The codes of the models with exact-zero posteriors, each scored (their default is one of them).
 SPIKE_CODES = ("sparse-mean", "mean-active", "mean")
-CODES_OF = {"vsc": SPIKE_CODES, "vsc-threshold": (*SPIKE_CODES, "best-draw")}
+CODES_OF = {
+    "vsc": (*SPIKE_CODES, "most-probable"),
+    "vsc-threshold": (*SPIKE_CODES, "most-probable", "best-draw"),
+}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ CODE_NAMES = {
     "sparse-mean": "γ·μ",
     "mean-active": "μ where active",
     "mean": "dense μ",
+    "most-probable": "μ on the round(Σγ) likeliest",
     "best-draw": "best of 20 draws",
 }
 
