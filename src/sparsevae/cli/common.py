@@ -146,9 +146,20 @@ def run_dataset(
     user = split_scheme(name)
     if same and user is not None and info.get("path") and not Path(user[1]).expanduser().exists():
         name = f"{user[0]}:{info['path']}"  # a relative path, run from another directory
-    directory = data_dir or (data.get("data_dir") if same else None)
+    directory = data_dir or (recorded_data_dir(data) if same else None)
     settings = download_settings(args) if args is not None else DownloadSettings.from_environment()
     return load_dataset(name, data_dir=directory, download=settings, **options)
+
+
+def recorded_data_dir(data: dict[str, Any]) -> str | None:
+    """The data directory a run recorded, refused in one line when it is no longer there."""
+    directory = data.get("data_dir")
+    if directory is not None and not Path(directory).is_dir():
+        raise DataError(
+            f"{directory}: the run's data directory (recorded in its config.json) is not there; "
+            "pass --data-dir DIR to read the data from another directory"
+        )
+    return directory
 
 
 def parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:

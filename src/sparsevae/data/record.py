@@ -19,7 +19,8 @@ def data_record(
     """The ``data`` section of a run's config (``Trainer(data_info=...)``).
 
     ``name`` is what was passed to ``load_dataset`` (a registered name or ``npz:PATH``…),
-    ``data_dir`` where its files were, ``options`` the loader's keyword options (by default
+    ``data_dir`` where its files were (kept absolute, so that the run can be evaluated, encoded
+    and resumed from any working directory), ``options`` the loader's keyword options (by default
     ``data.info["options"]``, where the CLI keeps them), and ``info`` the set's own record
     (scaling of user data, class names).
     """
@@ -27,7 +28,7 @@ def data_record(
         options = data.info.get("options") or {}
     return {
         "name": name,
-        "data_dir": None if data_dir is None else str(data_dir),
+        "data_dir": None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
         "options": dict(options),
         "info": data.info,
     }
