@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -381,3 +382,38 @@ def test_cifar_batches_cannot_run_code(tmp_path):
     (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(Evil()))
     with pytest.raises(DataError, match=r"test_batch: not a CIFAR-10 batch.*refusing"):
         sparsevae.load_dataset("cifar10-gray", data_dir=root)
+
+
+def test_mismatched_or_misnamed_numpy_files_are_one_line_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "short.npz", x=rng.random((3000, 8, 8)), y=np.arange(2999) % 10)
+    with pytest.raises(DataError, match=r"short\.npz: 3000 examples but 2999 labels"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'short.npz'}")
+    with pytest.raises(DataError, match=r"is an \.npz archive of arrays; name it as npz:"):
+        sparsevae.load_dataset(f"npy:{tmp_path / 'short.npz'}")
+    np.save(tmp_path / "x.npy", rng.random((30, 8, 8)))
+    with pytest.raises(DataError, match=r"is a single \.npy array; name it as npy:"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'x.npy'}")
+    np.save(tmp_path / "y.npy", np.arange(29))
+    with pytest.raises(DataError, match="30 examples but 29 labels"):
+        sparsevae.load_dataset(f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"))
+
+
+def test_one_hot_labels_are_refused_as_not_one_dimensional(tmp_path):
+    x = np.random.default_rng(0).random((300, 8, 8))
+    np.savez(tmp_path / "onehot.npz", x=x, y=np.eye(10)[np.arange(300) % 10])
+    with pytest.raises(DataError, match=r"labels must be 1-D.*\(300, 10\).*argmax"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'onehot.npz'}")
+    model = sparsevae.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=[8])
+    with pytest.raises(DataError, match=r"labels must be 1-D"):
+        sparsevae.fit(model, x, train_y=np.eye(10)[np.arange(300) % 10], epochs=1, progress=False)
+
+
+def test_infinite_values_are_refused_before_any_numpy_warning(tmp_path):
+    x = np.random.default_rng(0).random((100, 8, 8))
+    x[5, 0, 0] = np.inf
+    np.savez(tmp_path / "inf.npz", x=x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail here
+        with pytest.raises(DataError, match=r"inf\.npz \((train|test)\): contains NaN or infinite"):
+            sparsevae.load_dataset(f"npz:{tmp_path / 'inf.npz'}")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import shutil
 
-import pytest
-
 from sparsevae.cli.main import main
 
 SMALL_VAE = ["--model", "vae", "--latent-dim", "4", "--hidden", "16", "--epochs", "1"]

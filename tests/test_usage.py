@@ -150,7 +150,11 @@ def test_single_example_has_no_pairs():
     [
         ({"codes": torch.ones(5)}, DataError, "matrix"),
         ({"codes": torch.tensor([[1.0, float("nan")]])}, DataError, "NaN"),
-        ({"codes": torch.ones(5, 2), "labels": torch.zeros(4)}, DataError, "4 labels for 5"),
+        (
+            {"codes": torch.ones(5, 2), "labels": torch.zeros(4)},
+            DataError,
+            "5 examples but 4 labels",
+        ),
         ({"codes": torch.ones(5, 2), "x": torch.ones(5, 3)}, ConfigError, "both"),
         (
             {"codes": torch.ones(5, 2), "x": torch.ones(5, 3), "reconstructions": torch.ones(5, 4)},
@@ -184,7 +188,7 @@ def test_usage_figure_is_a_png(tmp_path):
 
 
 def test_usage_figure_names_mismatched_labels(tmp_path):
-    with pytest.raises(DataError, match="3 labels for 5 codes"):
+    with pytest.raises(DataError, match="5 examples but 3 labels"):
         plot_code_usage(torch.ones(5, 2), tmp_path / "u.png", torch.zeros(3))
     assert not (tmp_path / "u.png").exists()
 

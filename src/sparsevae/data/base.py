@@ -72,3 +72,14 @@ def validate_images(x: torch.Tensor, what: str) -> None:
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
         raise DataError(f"{what}: values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+
+
+def check_label_shape(shape: tuple[int, ...], n: int, what: str) -> None:
+    """Labels come as one class per example: shape ``(n,)`` (or ``(n, 1)``); else a DataError."""
+    if len(shape) == 0 or len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        hint = " (one-hot rows? pass y.argmax(1))" if len(shape) == 2 else ""
+        raise DataError(
+            f"{what}: labels must be 1-D, one class per example; got shape {tuple(shape)}{hint}"
+        )
+    if shape[0] != n:
+        raise DataError(f"{what}: {n} examples but {shape[0]} labels")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .base import Dataset
+from .base import Dataset, check_label_shape
 from .scaling import apply_scaling, infer_scaling
 
 
@@ -53,9 +53,9 @@ def as_nchw(array: np.ndarray, what: str, shape: list[int] | None = None) -> np.
 def as_labels(y: np.ndarray | None, n: int, what: str) -> torch.Tensor | None:
     if y is None:
         return None
-    y = np.asarray(y).reshape(-1)
-    if len(y) != n:
-        raise DataError(f"{what}: {n} examples but {len(y)} labels")
+    y = np.asarray(y)
+    check_label_shape(y.shape, n, what)
+    y = y.reshape(-1)
     if not np.issubdtype(y.dtype, np.integer):
         if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
             y = y.astype(np.int64)
@@ -100,6 +100,9 @@ def build_dataset(
     training split) applied to both splits and recorded in ``info``."""
     if train.shape[1:] != test.shape[1:]:
         raise DataError(f"{path}: train examples are {train.shape[1:]}, test {test.shape[1:]}")
+    for values, part in ((train, "train"), (test, "test")):
+        if values.dtype.kind == "f" and not np.isfinite(values).all():  # before any arithmetic
+            raise DataError(f"{path} ({part}): contains NaN or infinite values")
     fitted = scaling if isinstance(scaling, dict) else infer_scaling(train, scaling, per_feature)
     ty = as_labels(train_y, len(train), f"{path} (train)")
     sy = as_labels(test_y, len(test), f"{path} (test)")

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..data.base import validate_images
+from ..data.base import check_label_shape, validate_images
 from ..errors import DataError
 
 
@@ -38,7 +38,6 @@ def as_labels(y: Any, n: int, what: str) -> torch.Tensor | None:
     """Labels as a flat int64 tensor of ``n`` entries (None stays None)."""
     if y is None:
         return None
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y).long().reshape(-1)
-    if len(y) != n:
-        raise DataError(f"{what}: {n} examples but {len(y)} labels")
-    return y
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    check_label_shape(tuple(y.shape), n, what)
+    return y.long().reshape(-1)
