@@ -33,3 +33,21 @@ def test_a_relative_data_dir_is_recorded_absolute(tmp_path, tiny_mnist, monkeypa
     assert len(error.splitlines()) == 1
     assert str(tiny_mnist.resolve()) in error and "--data-dir" in error
     assert main(["evaluate", run, "--data-dir", str(moved), "--json"]) == 0
+
+
+def test_overwrite_removes_the_previous_run_s_files_and_keeps_the_user_s(tmp_path, capsys):
+    out = tmp_path / "run"
+    small = ["--latent-dim", "4", "--hidden", "16", "--epochs", "1", "--no-progress"]
+    assert main(["train", "--model", "vsc", *small, "--out", str(out)]) == 0
+    assert (out / "samples.png").is_file()
+    (out / "notes.txt").write_text("mine")
+    (out / "tensorboard").mkdir()
+    (out / "tensorboard" / "events.out.tfevents.1.host").write_bytes(b"old events")
+    argv = ["train", "--model", "sparse-ae", *small, "--out", str(out), "--overwrite"]
+    assert main(argv) == 0
+    names = {p.name for p in out.iterdir()}
+    assert "samples.png" not in names  # a sparse-ae has no prior to sample from
+    assert "tensorboard" not in names  # the old run's event files went with it
+    assert {"notes.txt", "reconstructions.png", "config.json"} <= names
+    assert (out / "notes.txt").read_text() == "mine"
+    assert json.loads((out / "config.json").read_text())["model"]["kind"] == "sparse-ae"

@@ -8,6 +8,7 @@ tampered ``model.safetensors`` is refused on load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -29,6 +30,10 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.safetensors"
 METRICS_FILE = "metrics.jsonl"
+# Figures a run writes beside its checkpoint (the trainer's curves, the CLI's images) and the
+# folder of its TensorBoard event files: what --overwrite removes, with the files above.
+RUN_FIGURES = ("training_curves.png", "reconstructions.png", "samples.png")
+TENSORBOARD_DIR = "tensorboard"
 
 
 # -- atomic file writes ----------------------------------------------------------------------------
@@ -95,10 +100,23 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False, resume: bool =
                 f"{path}: run directory is not empty; replace it with --overwrite (Python: "
                 "overwrite=True) or continue it with --resume"
             )
-        for name in (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE):
-            (path / name).unlink(missing_ok=True)
+        remove_run_files(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def remove_run_files(path: Path) -> None:
+    """Delete what a run writes into ``path`` (checkpoint, metrics, figures, event files),
+    leaving every other file there alone."""
+    remove_stale_temporaries(path)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE, *RUN_FIGURES):
+        (path / name).unlink(missing_ok=True)
+    events = path / TENSORBOARD_DIR
+    if events.is_dir():
+        for file in events.glob("events.out.tfevents.*"):
+            file.unlink()
+        with contextlib.suppress(OSError):  # not empty: the user's files stay, and the folder
+            events.rmdir()
 
 
 def run_config(
