@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+import torch
+
+import sparsevae
 from sparsevae.cli.main import main
+from sparsevae.errors import TrainingError
+from sparsevae.training import Trainer
 
 SMALL_VAE = ["--model", "vae", "--latent-dim", "4", "--hidden", "16", "--epochs", "1"]
 
@@ -51,3 +57,35 @@ def test_overwrite_removes_the_previous_run_s_files_and_keeps_the_user_s(tmp_pat
     assert {"notes.txt", "reconstructions.png", "config.json"} <= names
     assert (out / "notes.txt").read_text() == "mine"
     assert json.loads((out / "config.json").read_text())["model"]["kind"] == "sparse-ae"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_without_a_gpu_is_one_line_and_leaves_no_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL_VAE, "--device", "cuda", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--device cpu" in error
+    if torch.version.cuda is None:
+        assert "CPU-only build" in error
+    assert not out.exists()
+
+
+def test_a_failed_first_epoch_leaves_no_run_directory(tmp_path, monkeypatch, capsys):
+    def non_finite(*args, **kwargs):
+        raise TrainingError("non-finite loss in epoch 1 (batch 1 of 5, step 1)")
+
+    monkeypatch.setattr(Trainer, "run_epoch", non_finite)
+    out = tmp_path / "run"
+    assert main(["train", *SMALL_VAE, "--out", str(out), "--no-progress"]) == 2
+    assert "non-finite loss in epoch 1" in capsys.readouterr().err
+    assert not out.exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()  # an empty folder of the user's stays, empty
+    with pytest.raises(TrainingError):
+        sparsevae.fit(sparsevae.VAE(input_shape=(1, 8, 8), latent_dim=2), torch.rand(8, 64),
+                      run_dir=mine, epochs=1, progress=False)  # fmt: skip
+    assert mine.is_dir() and not any(mine.iterdir())
+    with pytest.raises(TrainingError):
+        sparsevae.fit(sparsevae.VAE(input_shape=(1, 8, 8), latent_dim=2), torch.rand(8, 64),
+                      run_dir=tmp_path / "new", epochs=1, progress=False)  # fmt: skip
+    assert not (tmp_path / "new").exists()

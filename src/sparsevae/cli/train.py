@@ -24,6 +24,8 @@ from ..training import (
     prepare_run_dir,
     read_config,
 )
+from ..training.checkpoints import fresh_run_dir
+from ..training.config import resolve_device
 from .common import (
     add_data_arguments,
     add_device_argument,
@@ -157,19 +159,20 @@ def train_new(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         ema_decay=args.ema,
     )
+    resolve_device(config.device)  # before loading data or making a run directory
     data = dataset_from_args(args)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)
     torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
     model = build_model(args.model, **kwargs)
-    run_dir = prepare_run_dir(args.out, overwrite=args.overwrite)
     data_info = data_record(args.dataset, data, data_dir=args.data_dir)
     trainer = Trainer(
-        model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
+        model, config, run_dir=args.out, data_info=data_info, progress=not args.no_progress
     )
-    trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y)
-    finish(model, data, run_dir, args)
+    with fresh_run_dir(args.out, overwrite=args.overwrite) as run_dir:
+        trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y)
+        finish(model, data, run_dir, args)
     return 0
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,24 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False, resume: bool =
         remove_run_files(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def fresh_run_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """``prepare_run_dir`` for a new run, undone when the run fails before its first checkpoint:
+    the files it wrote are removed, and the directory too when this run created it."""
+    path = Path(path)
+    created = not path.exists()
+    prepare_run_dir(path, overwrite=overwrite)
+    try:
+        yield path
+    except BaseException:
+        if not (path / CONFIG_FILE).exists():
+            remove_run_files(path)
+            if created:
+                with contextlib.suppress(OSError):  # something else was put there meanwhile
+                    path.rmdir()
+        raise
 
 
 def remove_run_files(path: Path) -> None:

@@ -367,8 +367,11 @@ def fit(
     unknown = set(config) - {f.name for f in fields(TrainConfig)}
     if unknown:
         raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    train_config = TrainConfig(**config)
-    if run_dir is not None:
-        run_dir = ckpt.prepare_run_dir(run_dir, overwrite=overwrite)
-    trainer = Trainer(model, train_config, run_dir=run_dir, progress=progress, callbacks=callbacks)
-    return trainer.fit(train_x, test_x, train_y, test_y)
+    # The trainer checks the device before a run directory is made.
+    trainer = Trainer(
+        model, TrainConfig(**config), run_dir=run_dir, progress=progress, callbacks=callbacks
+    )
+    if run_dir is None:
+        return trainer.fit(train_x, test_x, train_y, test_y)
+    with ckpt.fresh_run_dir(run_dir, overwrite=overwrite):
+        return trainer.fit(train_x, test_x, train_y, test_y)
