@@ -417,3 +417,30 @@ def test_infinite_values_are_refused_before_any_numpy_warning(tmp_path):
         warnings.simplefilter("error")  # a RuntimeWarning would fail here
         with pytest.raises(DataError, match=r"inf\.npz \((train|test)\): contains NaN or infinite"):
             sparsevae.load_dataset(f"npz:{tmp_path / 'inf.npz'}")
+
+
+def test_flat_rows_of_a_square_number_of_values_are_square_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rows.npz", x=rng.random((200, 64)).astype(np.float32))
+    assert sparsevae.load_dataset(f"npz:{tmp_path / 'rows.npz'}").shape == (1, 8, 8)
+    np.savez(tmp_path / "odd.npz", x=rng.random((200, 10)).astype(np.float32))
+    assert sparsevae.load_dataset(f"npz:{tmp_path / 'odd.npz'}").shape == (1, 1, 10)
+    argv = ["train", "--model", "ae", "--latent-dim", "2", "--hidden", "8", "--epochs", "1"]
+    out = tmp_path / "run"
+    assert main([*argv, "--dataset", f"npz:{tmp_path / 'odd.npz'}", "--out", str(out)]) == 0
+    note = capsys.readouterr().err
+    assert "rows of 10 values" in note and "--dataset-option shape=[C,H,W]" in note
+
+
+def test_a_run_trained_on_flat_strips_still_evaluates(tmp_path):
+    """Runs of 0.1.0 trained flat rows as 1×1×D strips: their data are shaped as the model is."""
+    np.savez(tmp_path / "rows.npz", x=np.random.default_rng(0).random((200, 64)).astype("f4"))
+    argv = ["train", "--model", "ae", "--latent-dim", "2", "--hidden", "8", "--epochs", "1"]
+    out = tmp_path / "run"
+    assert main([*argv, "--dataset", f"npz:{tmp_path / 'rows.npz'}", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["config"]["input_shape"] == [1, 8, 8]
+    config["model"]["config"]["input_shape"] = [1, 1, 64]  # as 0.1.0 wrote it
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert main(["encode", str(out), "--out", str(tmp_path / "c.npy")]) == 0

@@ -11,8 +11,9 @@ from typing import Any
 import torch
 
 from ..batching import eval_mode
-from ..data import Dataset, DownloadSettings, load_dataset, split_scheme
+from ..data import USER_SCHEMES, Dataset, DownloadSettings, load_dataset, split_scheme
 from ..data.downloads import CACHE_ENV, MIRROR_ENV, OFFLINE_ENV
+from ..data.registry import loader_options
 from ..errors import ConfigError, DataError, RunDirectoryError
 from ..evaluation.metrics import labels_for
 from ..models import SparseVAEModel
@@ -144,6 +145,9 @@ def run_dataset(
     ):
         options["scaling"] = info["scaling"]  # the map the model was trained on
     user = split_scheme(name)
+    if user is not None and "shape" in loader_options(USER_SCHEMES[user[0]]):
+        # Rows shaped as the model takes them (runs of 0.1.0 kept flat rows as 1×1×D).
+        options.setdefault("shape", config["model"]["config"]["input_shape"])
     if same and user is not None and info.get("path") and not Path(user[1]).expanduser().exists():
         name = f"{user[0]}:{info['path']}"  # a relative path, run from another directory
     directory = data_dir or (recorded_data_dir(data) if same else None)

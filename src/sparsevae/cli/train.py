@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from ..data import data_record
+from ..data import Dataset, data_record
 from ..errors import CheckpointError, ConfigError
 from ..evaluation import evaluate_model
 from ..models import build_model
@@ -161,6 +161,7 @@ def train_new(args: argparse.Namespace) -> int:
     )
     resolve_device(config.device)  # before loading data or making a run directory
     data = dataset_from_args(args)
+    note_on_flat_rows(data)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)
@@ -174,6 +175,17 @@ def train_new(args: argparse.Namespace) -> int:
         trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y)
         finish(model, data, run_dir, args)
     return 0
+
+
+def note_on_flat_rows(data: Dataset) -> None:
+    """Rows that are not square images train as they are; say how to view them as images."""
+    if len(data.shape) == 3 and data.shape[:2] == (1, 1) and data.shape[2] > 1:
+        print(
+            f"sparsevae: note: {data.name}: examples are rows of {data.shape[2]} values, shown as "
+            f"1×{data.shape[2]} strips in the figures; --dataset-option shape=[C,H,W] makes them "
+            "images",
+            file=sys.stderr,
+        )
 
 
 def resume(args: argparse.Namespace) -> int:

@@ -23,7 +23,8 @@ from .scaling import apply_scaling, infer_scaling
 
 def as_nchw(array: np.ndarray, what: str, shape: list[int] | None = None) -> np.ndarray:
     """Examples as ``(N, C, H, W)``: (N, H, W) gains a channel, channels-last is transposed,
-    feature rows (N, D) become (N, 1, 1, D) unless ``shape`` reshapes them."""
+    flat rows (N, D) become square images (N, 1, √D, √D) when D is a square number and
+    (N, 1, 1, D) otherwise, unless ``shape`` reshapes them."""
     if array.ndim < 2 or len(array) == 0:
         raise DataError(f"{what}: expected a batch of examples (N, ...), got shape {array.shape}")
     if shape is not None:
@@ -32,6 +33,9 @@ def as_nchw(array: np.ndarray, what: str, shape: list[int] | None = None) -> np.
             raise DataError(f"{what}: cannot reshape examples of {array.shape[1:]} to {shape}")
         array = array.reshape(len(array), *shape)
     if array.ndim == 2:
+        side = math.isqrt(array.shape[1])
+        if side * side == array.shape[1]:  # flattened square images, the common case
+            return array.reshape(len(array), 1, side, side)
         return array[:, None, None, :]
     if array.ndim == 3:
         return array[:, None]
