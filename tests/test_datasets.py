@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import sparsevae
+from sparsevae.cli.common import run_dataset
 from sparsevae.cli.main import main
 from sparsevae.data.scaling import apply_scaling, infer_scaling
 from sparsevae.data.synthetic import (
@@ -444,3 +445,43 @@ def test_a_run_trained_on_flat_strips_still_evaluates(tmp_path):
     (out / "config.json").write_text(json.dumps(config))
     assert main(["evaluate", str(out), "--json"]) == 0
     assert main(["encode", str(out), "--out", str(tmp_path / "c.npy")]) == 0
+
+
+def test_a_folder_of_class_folders_is_split_stratified_and_shuffled(tmp_path):
+    for c, name in enumerate("abc"):
+        _write_images(tmp_path / "imgs" / name, 10, seed=c)
+    data = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", test_fraction=0.2)
+    assert sorted(data.test_y.tolist()) == [0, 0, 1, 1, 2, 2]  # each class, in proportion
+    assert len(set(data.train_y[:8].tolist())) > 1  # not one class first
+    again = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", test_fraction=0.2)
+    assert torch.equal(again.test_x, data.test_x)  # seeded
+    plain = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", stratify=False)
+    assert plain.info["split"] == {"test_fraction": 0.1, "split_seed": 0}
+    assert data.info["split"]["method"] == "stratified"
+    name = f"folder:{tmp_path / 'imgs'}"
+    recorded_by_0_1_0 = {  # a run's config from before stratified splits: the same test images
+        "model": {"config": {"input_shape": [1, 6, 5]}},
+        "data": {"name": name, "options": {}, "info": {"split": plain.info["split"]}},
+    }
+    assert torch.equal(run_dataset(recorded_by_0_1_0).test_x, plain.test_x)
+
+
+def test_encode_all_writes_a_folder_s_codes_in_file_order(tmp_path):
+    for c, name in enumerate("ab"):
+        _write_images(tmp_path / "imgs" / name, 10, seed=c)
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--model",
+        "pca",
+        "--latent-dim",
+        "3",
+        "--dataset",
+        f"folder:{tmp_path / 'imgs'}",
+    ]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    assert main(["encode", str(out), "--split", "all", "--out", str(tmp_path / "c.npy")]) == 0
+    files = sorted((tmp_path / "imgs").glob("*/*.png"))
+    images = np.stack([np.asarray(Image.open(f), np.float32) / 255 for f in files])
+    expected = sparsevae.load(out).encode(images.reshape(20, 1, 6, 5)).numpy()
+    assert np.allclose(np.load(tmp_path / "c.npy"), expected, atol=1e-5)

@@ -145,9 +145,13 @@ def run_dataset(
     ):
         options["scaling"] = info["scaling"]  # the map the model was trained on
     user = split_scheme(name)
-    if user is not None and "shape" in loader_options(USER_SCHEMES[user[0]]):
+    accepted = loader_options(USER_SCHEMES[user[0]]) if user is not None else set()
+    if "shape" in accepted:
         # Rows shaped as the model takes them (runs of 0.1.0 kept flat rows as 1×1×D).
         options.setdefault("shape", config["model"]["config"]["input_shape"])
+    split = info.get("split")
+    if same and "stratify" in accepted and isinstance(split, dict) and "method" not in split:
+        options.setdefault("stratify", False)  # a folder split by 0.1.0: the same test images
     if same and user is not None and info.get("path") and not Path(user[1]).expanduser().exists():
         name = f"{user[0]}:{info['path']}"  # a relative path, run from another directory
     directory = data_dir or (recorded_data_dir(data) if same else None)

@@ -7,7 +7,6 @@ import argparse
 import numpy as np
 
 from ..data import Dataset
-from ..data.user import fixed_split
 from ..evaluation import encode_dataset
 from .common import (
     add_data_arguments,
@@ -56,16 +55,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def encode_all(model, data: Dataset) -> np.ndarray:
-    """Codes of every example: train then test, or a user file's rows in its own order."""
+    """Codes of every example: in the source's order where the set was split or shuffled here
+    (a file's rows, a folder's sorted files), otherwise train then test."""
     train = encode_dataset(model, data.train_x, data.train_y).numpy()
     test = encode_dataset(model, data.test_x, data.test_y).numpy()
     codes = np.concatenate([train, test])
-    split = data.info.get("split")
-    if isinstance(split, dict) and "split_seed" in split:  # a split we made: undo it
-        train_rows, test_rows = fixed_split(
-            len(codes), split["test_fraction"], split["split_seed"], data.name
-        )
-        in_file_order = np.empty_like(codes)
-        in_file_order[np.concatenate([train_rows, test_rows])] = codes
-        return in_file_order
-    return codes
+    if data.source_rows is None:
+        return codes
+    in_source_order = np.empty_like(codes)
+    in_source_order[np.concatenate(data.source_rows)] = codes
+    return in_source_order

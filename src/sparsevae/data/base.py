@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import DataError
@@ -29,6 +30,9 @@ class Dataset:
     factor_names: list[str] | None = None
     num_classes: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    # Where each train and test example sits in its source (a file's rows, a folder's sorted
+    # files), for sets split or shuffled here: encode --split all writes codes in that order.
+    source_rows: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:

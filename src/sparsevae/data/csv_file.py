@@ -113,4 +113,5 @@ def load_csv(
             "columns": columns,
             "classes": classes,
         },
+        rows=(tr, te),
     )

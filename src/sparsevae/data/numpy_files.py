@@ -71,7 +71,7 @@ def load_npz(
     train, test = _pick(arrays, TRAIN_KEYS), _pick(arrays, TEST_KEYS)
     if train is not None and test is not None:
         train_y, test_y = _pick(arrays, TRAIN_LABEL_KEYS), _pick(arrays, TEST_LABEL_KEYS)
-        split = "file"
+        split, rows = "file", None
     else:
         x = _pick(arrays, SINGLE_KEYS) if train is None else train
         if x is None:
@@ -84,7 +84,7 @@ def load_npz(
         tr, te = fixed_split(len(x), test_fraction, split_seed, str(p))
         train, test = x[tr], x[te]
         train_y, test_y = (y[tr], y[te]) if y is not None else (None, None)
-        split = split_record(test_fraction, split_seed)
+        split, rows = split_record(test_fraction, split_seed), (tr, te)
     return build_dataset(
         f"npz:{path}",
         "npz",
@@ -96,6 +96,7 @@ def load_npz(
         check_scaling(scaling),
         per_feature=False,
         extra_info={"split": split},
+        rows=rows,
     )
 
 
@@ -127,4 +128,5 @@ def load_npy(
         check_scaling(scaling),
         per_feature=False,
         extra_info={"split": split_record(test_fraction, split_seed)},
+        rows=(tr, te),
     )

@@ -5,7 +5,8 @@ into [0, 1] in :mod:`.scaling`.  What they share is here: examples shaped ``(N, 
 the fixed train/test split, and the :class:`Dataset` with its record.
 
 Where a file has no train/test split, a fixed one is made: a permutation under ``split_seed``,
-the last ``test_fraction`` of it is the test set; each split keeps the file's row order.
+the last ``test_fraction`` of it is the test set; each split keeps the file's row order.  A folder
+of images, sorted by class and name, is split stratified by class and shuffled instead.
 """
 
 from __future__ import annotations
@@ -83,9 +84,34 @@ def fixed_split(
     return np.sort(order[:-n_test]), np.sort(order[-n_test:])
 
 
-def split_record(test_fraction: float, split_seed: int) -> dict[str, float | int]:
-    """How :func:`fixed_split` split a file, as a data set's ``info["split"]`` records it."""
-    return {"test_fraction": test_fraction, "split_seed": split_seed}
+def shuffled_split(
+    labels: np.ndarray | None, n: int, test_fraction: float, split_seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows in a seeded random order; with ``labels``, stratified: each class gives
+    ``test_fraction`` of its examples (rounded) to the test split.  For sources kept in a sorted
+    order (a folder of class folders), where :func:`fixed_split` would leave each split sorted."""
+    train, test = fixed_split(n, test_fraction, split_seed, what)  # checks and sizes
+    rng = np.random.default_rng(split_seed)
+    if labels is not None:
+        parts = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+        counts = [round(len(members) * test_fraction) for members in parts]
+        test = np.concatenate([m[:k] for m, k in zip(parts, counts, strict=True)])
+        train = np.concatenate([m[k:] for m, k in zip(parts, counts, strict=True)])
+        if len(test) == 0:  # every class too small to give one: one example still goes
+            test, train = train[:1], train[1:]
+    return rng.permutation(train), rng.permutation(test)
+
+
+def split_record(
+    test_fraction: float, split_seed: int, method: str | None = None
+) -> dict[str, float | int | str]:
+    """How a file was split, as a data set's ``info["split"]`` records it; ``method`` names a
+    split other than :func:`fixed_split`'s."""
+    record: dict[str, float | int | str] = {
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+    }
+    return record if method is None else {**record, "method": method}
 
 
 def build_dataset(
@@ -99,9 +125,11 @@ def build_dataset(
     scaling: dict | str,
     per_feature: bool,
     extra_info: dict | None = None,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """The :class:`Dataset` of a user file: ``scaling`` (a recorded one, or a kind to fit on the
-    training split) applied to both splits and recorded in ``info``."""
+    training split) applied to both splits and recorded in ``info``; ``rows`` are the examples'
+    places in the file (``Dataset.source_rows``)."""
     if train.shape[1:] != test.shape[1:]:
         raise DataError(f"{path}: train examples are {train.shape[1:]}, test {test.shape[1:]}")
     for values, part in ((train, "train"), (test, "test")):
@@ -124,6 +152,7 @@ def build_dataset(
             "scaling": fitted,
             **(extra_info or {}),
         },
+        source_rows=rows,
     )
 
 
