@@ -11,6 +11,7 @@ Every hook is declared here with its default, so callers never probe a model wit
 ``fit_closed_form(x)``       models with ``fits_in_closed_form = True`` are fitted by it instead
                              of gradient steps
 ``extra_metrics(x, y)``      model-specific numbers that join ``evaluate_model`` (default: none)
+``settable_elements(code)``  the elements of one code a traversal may change (default: all)
 ``posterior`` / ``prior`` /  variational models only (``is_variational = True``); the others
 ``prior_for`` / ``elbo`` /   raise :class:`ConfigError`
 ``sample``
@@ -151,6 +152,11 @@ class SparseVAEModel(nn.Module):
     def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
         """Model-specific test metrics that join ``evaluate_model``'s (default: none)."""
         return {}
+
+    def settable_elements(self, code: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(latent_dim,)``: the elements of one example's ``code`` that can take other
+        values and still decode (block codes: the example's own block)."""
+        return torch.ones_like(code, dtype=torch.bool)
 
     # -- variational models (``is_variational``) override these ----------------------------------
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None):
