@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...errors import RunDirectoryError
 from ...evaluation.probes import PROBES
-from ..flags import parse_data_dirs, settings_from_flags
+from ..flags import datasets_for, parse_data_dirs, settings_from_flags
 from ..registry import register_experiment
 from .protocol import FULL, NAME, QUICK, QUICK_TEXT, SweepSettings
 from .report import write_report
@@ -23,7 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="where a data set's files are, e.g. mnist=../shared/data/mnist (repeatable); a bare "
         "DIR applies to every data set",
     )
-    p.add_argument("--datasets", nargs="+", help="default: mnist fashion-mnist")
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        help="default: the sets --data-dir NAME=DIR names, else mnist fashion-mnist (--quick: "
+        "mnist)",
+    )
     p.add_argument("--latent-dims", nargs="+", type=int, help="J grid (default 8 16 … 200)")
     p.add_argument("--alphas", nargs="*", type=float, help="VSC α grid (default 0.5 0.2 0.01)")
     p.add_argument("--no-vae", action="store_true", help="leave the VAE out of the J sweep")
@@ -71,6 +76,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> SweepSettings:
+    args.datasets = datasets_for(args.data_dir, args.datasets)
     return settings_from_flags(
         SweepSettings,
         args,
