@@ -11,7 +11,7 @@ import torch
 
 import sparsevae
 from sparsevae.cli.main import main
-from sparsevae.errors import TrainingError
+from sparsevae.errors import SparseVAEWarning, TrainingError
 from sparsevae.training import Trainer
 
 SMALL_VAE = ["--model", "vae", "--latent-dim", "4", "--hidden", "16", "--epochs", "1"]
@@ -89,3 +89,25 @@ def test_a_failed_first_epoch_leaves_no_run_directory(tmp_path, monkeypatch, cap
         sparsevae.fit(sparsevae.VAE(input_shape=(1, 8, 8), latent_dim=2), torch.rand(8, 64),
                       run_dir=tmp_path / "new", epochs=1, progress=False)  # fmt: skip
     assert not (tmp_path / "new").exists()
+
+
+def test_a_run_of_a_newer_version_is_loaded_and_resumed_with_a_warning(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *SMALL_VAE, "--out", str(out), "--no-progress"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    config["sparsevae_version"] = "99.1.0"
+    (out / "config.json").write_text(json.dumps(config))
+    capsys.readouterr()
+    with pytest.warns(SparseVAEWarning, match=r"written by sparsevae 99\.1\.0, newer than"):
+        sparsevae.load(out)
+    assert main(["evaluate", str(out), "--json"]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "99.1.0" in line]
+    assert len(warning) == 1 and warning[0].startswith("sparsevae: warning: ")
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    assert "resuming rewrites its checkpoint" in capsys.readouterr().err
+    config = json.loads((out / "config.json").read_text())
+    assert config["sparsevae_version"] == sparsevae.__version__
+    config["sparsevae_version"] = "0.0.1"  # an older version: not a word
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert "warning" not in capsys.readouterr().err

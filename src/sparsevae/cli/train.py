@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._version import __version__
 from ..data import Dataset, data_record
-from ..errors import CheckpointError, ConfigError
+from ..errors import CheckpointError, ConfigError, SparseVAEWarning
 from ..evaluation import evaluate_model
 from ..models import build_model
 from ..models.registry import MODELS, model_class, model_parameters
@@ -24,7 +26,7 @@ from ..training import (
     prepare_run_dir,
     read_config,
 )
-from ..training.checkpoints import fresh_run_dir
+from ..training.checkpoints import fresh_run_dir, newer_version
 from ..training.config import resolve_device
 from .common import (
     add_data_arguments,
@@ -196,6 +198,14 @@ def resume(args: argparse.Namespace) -> int:
         raise ConfigError(f"--resume {args.resume} and --out {args.out} name different runs")
     run_dir = prepare_run_dir(target, resume=True)
     saved = read_config(run_dir)
+    newer = newer_version(saved)
+    if newer:
+        warnings.warn(
+            f"{run_dir} was written by sparsevae {newer}, newer than this {__version__}; resuming "
+            f"rewrites its checkpoint as {__version__} (stop now and upgrade to keep it as it is)",
+            SparseVAEWarning,
+            stacklevel=1,
+        )
     if args.model is not None and args.model != saved["model"]["kind"]:
         raise ConfigError(
             f"{run_dir} is a {saved['model']['kind']!r} run; --model {args.model} cannot resume it"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .._version import __version__
-from ..errors import CheckpointError, RunDirectoryError
+from ..errors import CheckpointError, RunDirectoryError, SparseVAEWarning
 from ..hashing import sha256_file
 from ..models import SparseVAEModel, build_model
 from ..models.registry import MODELS
@@ -221,6 +223,20 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     return config
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` → ``(0, 10, 2)``: the release numbers a version starts with."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def newer_version(config: dict[str, Any]) -> str | None:
+    """The sparsevae version that wrote a run's config when it is newer than this one."""
+    written = config.get("sparsevae_version")
+    if isinstance(written, str) and _release(written) > _release(__version__):
+        return written
+    return None
+
+
 def load(
     run_dir: str | Path, *, map_location: str | torch.device = "cpu", verify: bool = True
 ) -> SparseVAEModel:
@@ -231,6 +247,14 @@ def load(
     """
     run_dir = Path(run_dir)
     config = read_config(run_dir)
+    newer = newer_version(config)
+    if newer:
+        warnings.warn(
+            f"{run_dir} was written by sparsevae {newer}, newer than this {__version__}; it may "
+            "hold what this version does not know of (upgrade sparsevae to be sure)",
+            SparseVAEWarning,
+            stacklevel=2,
+        )
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{weights}: missing")
