@@ -30,7 +30,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "mnist)",
     )
     p.add_argument("--latent-dims", nargs="+", type=int, help="J grid (default 8 16 … 200)")
-    p.add_argument("--alphas", nargs="*", type=float, help="VSC α grid (default 0.5 0.2 0.01)")
+    p.add_argument(
+        "--alphas",
+        nargs="*",
+        type=float,
+        help="VSC α grid (α: the prior probability that a code element is active; default 0.5 0.2 "
+        "0.01)",
+    )
     p.add_argument("--no-vae", action="store_true", help="leave the VAE out of the J sweep")
     p.add_argument(
         "--sparsity-alphas",

@@ -153,7 +153,7 @@ def _sparsity_figure(rows: Sequence[dict[str, Any]], settings: SweepSettings, ou
             "sparsity",
             out / "sparsity_vs_alpha.png",
             title=f"VSC: sparsity of the code at J = {settings.sparsity_dim}",
-            xlabel="prior slab probability α",
+            xlabel="α: prior probability that a code element is active",
             ylabel="fraction of exactly-zero code elements",
             logx=True,
         )
