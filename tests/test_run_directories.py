@@ -111,3 +111,25 @@ def test_a_run_of_a_newer_version_is_loaded_and_resumed_with_a_warning(tmp_path,
     (out / "config.json").write_text(json.dumps(config))
     assert main(["evaluate", str(out), "--json"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["vae", "pca"])
+def test_every_run_directory_has_its_training_curves(tmp_path, kind, monkeypatch):
+    import sparsevae.plots.curves as curves
+
+    drawn = []
+    real = curves.plot_training_curves
+    monkeypatch.setattr(
+        curves, "plot_training_curves", lambda h, path, **kw: drawn.append(h) or real(h, path, **kw)
+    )
+    out = tmp_path / "cli"
+    argv = ["train", "--model", kind, "--latent-dim", "3", "--epochs", "2", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert (out / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
+    terms = {key for record in drawn[-1] for key in record if "/" in key}
+    assert {"train/loss", "test/loss"} <= terms  # train and test, every term
+    data = sparsevae.load_dataset("digits")
+    model = sparsevae.build_model(kind, input_shape=data.shape, latent_dim=3)
+    sparsevae.fit(model, data.train_x, data.test_x, epochs=2, run_dir=tmp_path / "api",
+                  progress=False)  # fmt: skip
+    assert (tmp_path / "api" / "training_curves.png").stat().st_size > 1000

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from sparsevae.errors import ConfigError, DataError
+import sparsevae
+from sparsevae.errors import ConfigError, DataError, SparseVAEWarning
 from sparsevae.evaluation import code_usage, usage_warning
 from sparsevae.evaluation.usage import class_pairs
 from sparsevae.plots import plot_code_usage
@@ -215,3 +217,14 @@ def test_a_dense_model_gets_no_usage_warning(tmp_path, capsys):
     argv = ["train", "--model", "vae", "--latent-dim", "4", "--hidden", "16", "--epochs", "1"]
     assert main([*argv, "--out", str(tmp_path / "v"), "--no-progress"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_fit_warns_in_one_line_when_the_test_code_is_dead():
+    data = sparsevae.load_dataset("digits")
+    model = sparsevae.SparseAutoencoder(input_shape=data.shape, latent_dim=8, hidden=[32], l1=50.0)
+    with pytest.warns(SparseVAEWarning, match=r"^sparse-ae: the code is dead") as caught:
+        sparsevae.fit(model, data.train_x, data.test_x, epochs=2, progress=False)
+    assert "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SparseVAEWarning)  # no test data: nothing to judge
+        sparsevae.fit(model, data.train_x, epochs=1, progress=False)

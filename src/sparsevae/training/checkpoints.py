@@ -35,7 +35,8 @@ STATE_FILE = "training_state.safetensors"
 METRICS_FILE = "metrics.jsonl"
 # Figures a run writes beside its checkpoint (the trainer's curves, the CLI's images) and the
 # folder of its TensorBoard event files: what --overwrite removes, with the files above.
-RUN_FIGURES = ("training_curves.png", "reconstructions.png", "samples.png")
+TRAINING_CURVES = "training_curves.png"
+RUN_FIGURES = (TRAINING_CURVES, "reconstructions.png", "samples.png")
 TENSORBOARD_DIR = "tensorboard"
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -251,7 +251,21 @@ class Trainer:
         if self.averages is not None:  # the averaged weights are the result
             self.averages.finish()
         self.model.eval()
+        self._write_curves()
         return self.history
+
+    def _write_curves(self) -> None:
+        """``training_curves.png`` in the run directory: every loss term, train and test."""
+        if self.run_dir is None or not self.history:
+            return
+        from ..plots.curves import plot_training_curves  # matplotlib only when a run is written
+
+        data = f" on {self.data_info['name']}" if self.data_info.get("name") else ""
+        plot_training_curves(
+            self.history,
+            self.run_dir / ckpt.TRAINING_CURVES,
+            title=f"{self.model.kind}{data}: loss terms per epoch (train solid, test dashed)",
+        )
 
     def _fit_closed_form(self, train_x: torch.Tensor, test: Pair | None) -> list[dict[str, Any]]:
         """Models fitted in closed form (``model.fit_closed_form(x)``): one record, one checkpoint."""
@@ -270,6 +284,7 @@ class Trainer:
         for callback in self.callbacks:
             callback(record)
         self.model.eval()
+        self._write_curves()
         return self.history
 
     # -- stopping: non-finite values and Ctrl-C ----------------------------------------------------
@@ -343,35 +358,3 @@ class Trainer:
         if record.get("skipped_batches"):
             line += f"  [{record['skipped_batches']} non-finite batches skipped]"
         tqdm.write(line + f"  ({record['seconds']:.1f} s)")
-
-
-def fit(
-    model: SparseVAEModel,
-    train_x: Any,
-    test_x: Any = None,
-    *,
-    train_y: Any = None,
-    test_y: Any = None,
-    run_dir: str | Path | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    callbacks: Sequence[EpochCallback] = (),
-    **config: Any,
-) -> list[dict[str, Any]]:
-    """Train ``model`` in place and return the per-epoch history (one dict per epoch).
-
-    ``config`` takes :class:`TrainConfig` fields: ``epochs``, ``batch_size``, ``lr``, ``seed``,
-    ``device``, ``grad_clip``, ``kl_warmup_epochs``, …  With ``run_dir`` the run is saved there
-    (``config.json``, ``model.safetensors``, ``metrics.jsonl``) and can be loaded with ``load``.
-    """
-    unknown = set(config) - {f.name for f in fields(TrainConfig)}
-    if unknown:
-        raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    # The trainer checks the device before a run directory is made.
-    trainer = Trainer(
-        model, TrainConfig(**config), run_dir=run_dir, progress=progress, callbacks=callbacks
-    )
-    if run_dir is None:
-        return trainer.fit(train_x, test_x, train_y, test_y)
-    with ckpt.fresh_run_dir(run_dir, overwrite=overwrite):
-        return trainer.fit(train_x, test_x, train_y, test_y)
