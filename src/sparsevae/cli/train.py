@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from .._version import __version__
+from ..batching import eval_mode
 from ..data import Dataset, data_record
 from ..errors import CheckpointError, ConfigError, SparseVAEWarning
 from ..evaluation import evaluate_model
-from ..models import build_model
+from ..models import SparseVAEModel, build_model
 from ..models.registry import MODELS, model_class, model_parameters
 from ..plots import reconstruction_pairs, save_image_grid
 from ..training import (
@@ -26,14 +28,17 @@ from ..training import (
     prepare_run_dir,
     read_config,
 )
-from ..training.checkpoints import fresh_run_dir, newer_version
+from ..training.checkpoints import TRAINING_CURVES, fresh_run_dir, newer_version, run_config
 from ..training.config import resolve_device
+from ..training.tracking import TRACKERS, check_trackers, open_trackers, scalars
 from .common import (
     add_data_arguments,
     add_device_argument,
     dataset_from_args,
     parse_option,
+    reconstructions,
     run_dataset,
+    sample_labels,
 )
 from .model_flags import model_flags
 from .output import format_table, warn_about_usage
@@ -107,6 +112,23 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         help="on a non-finite loss or gradient: stop (default; the last good checkpoint is kept) "
         "or skip the batch and count it",
     )
+    k = p.add_argument_group("experiment tracking")
+    k.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        choices=TRACKERS,
+        help="also log the config, every loss term, schedule value and test metric per epoch, "
+        "and the figures to tensorboard (event files in OUT/tensorboard) or mlflow (a local "
+        "mlruns/ unless --mlflow-uri or $MLFLOW_TRACKING_URI); repeatable; optional extras: "
+        "pip install 'sparsevae[tensorboard]' or 'sparsevae[mlflow]'",
+    )
+    k.add_argument(
+        "--mlflow-uri",
+        metavar="URI",
+        help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/"
+        "mlflow.db here); the experiment is $MLFLOW_EXPERIMENT_NAME or sparsevae",
+    )
     add_device_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
     p.set_defaults(func=run)
@@ -162,6 +184,7 @@ def train_new(args: argparse.Namespace) -> int:
         ema_decay=args.ema,
     )
     resolve_device(config.device)  # before loading data or making a run directory
+    check_trackers(args.log)
     data = dataset_from_args(args)
     note_on_flat_rows(data)
     kwargs["input_shape"] = list(data.shape)
@@ -170,12 +193,8 @@ def train_new(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
     model = build_model(args.model, **kwargs)
     data_info = data_record(args.dataset, data, data_dir=args.data_dir)
-    trainer = Trainer(
-        model, config, run_dir=args.out, data_info=data_info, progress=not args.no_progress
-    )
     with fresh_run_dir(args.out, overwrite=args.overwrite) as run_dir:
-        trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y)
-        finish(model, data, run_dir, args)
+        train_and_report(model, config, data, run_dir, data_info, args)
     return 0
 
 
@@ -212,64 +231,89 @@ def resume(args: argparse.Namespace) -> int:
         )
     try:
         model = build_model(saved["model"]["kind"], **saved["model"]["config"])
-        changes: dict[str, Any] = {}
-        if args.epochs is not None:  # resuming may extend a run, never shorten it
-            planned = int(saved["training"].get("epochs", 0))
-            if args.epochs < planned:
-                print(
-                    f"sparsevae: note: {run_dir} is set to {planned} epochs and resuming never "
-                    f"shortens a run; --epochs {args.epochs} is ignored",
-                    file=sys.stderr,
-                )
-            changes["epochs"] = max(args.epochs, planned)
-        if args.nan_policy is not None:
-            changes["nan_policy"] = args.nan_policy
-        config = TrainConfig.from_dict({**saved["training"], **changes})
+        config = resumed_config(saved["training"], args, run_dir)
     except (ConfigError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{run_dir}: config.json cannot be resumed: {exc}") from None
-    data_info = saved.get("data", {})
+    check_trackers(args.log)
     # The run's own data set, rebuilt with its recorded options (and scaling for user data).
     data = run_dataset(saved, data_dir=args.data_dir, args=args)
-    trainer = Trainer(
-        model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
-    )
-    trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=True)
-    finish(model, data, Path(run_dir), args)
+    train_and_report(model, config, data, run_dir, saved.get("data", {}), args, resume=True)
     return 0
 
 
-def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
-    """Figures and the final metrics of a finished run."""
-    model.eval()
-    x = data.test_x[:32].to(model.device)
-    y = (
-        data.test_y[:32].to(model.device)
-        if (model.num_classes and data.test_y is not None)
-        else None
-    )
-    with torch.no_grad():
-        save_image_grid(
-            reconstruction_pairs(x, model.reconstruct(x, y)),
-            run_dir / "reconstructions.png",
-            ncols=8,
-            title=f"{model.kind} on {data.name}: test images (odd rows) and reconstructions",
+def resumed_config(
+    training: dict[str, Any], args: argparse.Namespace, run_dir: Path
+) -> TrainConfig:
+    """The run's training options with what resuming may change: more epochs, the NaN policy."""
+    changes: dict[str, Any] = {}
+    if args.epochs is not None:  # resuming may extend a run, never shorten it
+        planned = int(training.get("epochs", 0))
+        if args.epochs < planned:
+            print(
+                f"sparsevae: note: {run_dir} is set to {planned} epochs and resuming never "
+                f"shortens a run; --epochs {args.epochs} is ignored",
+                file=sys.stderr,
+            )
+        changes["epochs"] = max(args.epochs, planned)
+    if args.nan_policy is not None:
+        changes["nan_policy"] = args.nan_policy
+    return TrainConfig.from_dict({**training, **changes})
+
+
+def train_and_report(
+    model: SparseVAEModel,
+    config: TrainConfig,
+    data: Dataset,
+    run_dir: Path,
+    data_info: dict[str, Any],
+    args: argparse.Namespace,
+    *,
+    resume: bool = False,
+) -> None:
+    """Train (or continue) a run with the trackers asked for (``--log``), then its figures and
+    final metrics, which the trackers get too."""
+    params = run_config(model, data_info, asdict(config))
+    with open_trackers(args.log, run_dir, params, mlflow_uri=args.mlflow_uri) as trackers:
+        trainer = Trainer(
+            model,
+            config,
+            run_dir=run_dir,
+            data_info=data_info,
+            progress=not args.no_progress,
+            callbacks=[trackers],
         )
-        if model.is_variational:
-            n = 64
-            labels = (
-                torch.arange(n, device=model.device) % model.num_classes
-                if model.num_classes
-                else None
-            )
-            save_image_grid(
-                model.sample(n, labels),
-                run_dir / "samples.png",
-                ncols=8,
-                title=f"{model.kind}: samples from the prior",
-            )
+        history = trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=resume)
+        figures, metrics = finish(model, data, Path(run_dir))
+        epoch = history[-1]["epoch"] if history else 0
+        trackers.log_metrics({f"final/{k}": v for k, v in scalars(metrics).items()}, epoch)
+        trackers.log_figures(figures, epoch)
+
+
+def finish(
+    model: SparseVAEModel, data: Dataset, run_dir: Path
+) -> tuple[list[Path], dict[str, Any]]:
+    """Figures and the final metrics of a finished run: the figure files (the trainer's curves
+    among them) and the metrics, which are printed."""
+    x = data.test_x[:32]
+    y = data.test_y[:32] if data.test_y is not None else None
+    figures = [run_dir / TRAINING_CURVES, run_dir / "reconstructions.png"]
+    save_image_grid(
+        reconstruction_pairs(x, reconstructions(model, x, y)),
+        figures[-1],
+        ncols=8,
+        title=f"{model.kind} on {data.name}: test images (odd rows) and reconstructions",
+    )
+    if model.is_variational:
+        with eval_mode(model):
+            samples = model.sample(64, sample_labels(model, 64)).cpu()
+        figures.append(run_dir / "samples.png")
+        save_image_grid(
+            samples, figures[-1], ncols=8, title=f"{model.kind}: samples from the prior"
+        )
     metrics = evaluate_model(model, data.test_x, data.test_y)
     # The final table is the run's result, not progress: --no-progress keeps it.
     print(f"\ntest metrics of {model.kind} on {data.name}:")
     print(format_table(metrics))
     print(f"run written to {run_dir}")
     warn_about_usage(model, metrics)
+    return [path for path in figures if path.is_file()], metrics
