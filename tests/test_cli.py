@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -302,3 +303,23 @@ def test_threads_option_is_checked(capsys):
         main(["--threads", "many", "datasets", "list"])
     assert main(["--threads", "auto", "datasets", "list"]) == 0
     assert torch.get_num_threads() <= before  # auto never raises the thread count
+
+
+def test_train_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    options = re.split(r"\n  (?=-)", text.split("\ndata:\n", 1)[1])
+    undefaulted = [
+        o.split()[0]
+        for o in options
+        if "default" not in o and o.split()[0] not in NO_DEFAULT and o.strip()
+    ]
+    assert not undefaulted
+    assert re.search(r"--batch-size.*\(default 32\)", text, re.DOTALL)
+    assert re.search(r"--dataset.*default: digits", text, re.DOTALL)
+
+
+# Flags that switch something on or repeat, or name what has no default value.
+NO_DEFAULT = {"--data-dir", "--dataset-option", "--offline", "--option", "--log", "--mlflow-uri"}
+NO_DEFAULT |= {"--no-progress", "--quiet", "--verbose", "-q", "-v", "-q,"}

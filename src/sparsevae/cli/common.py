@@ -25,14 +25,15 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """``--dataset`` and every flag that says where its data come from."""
+def add_data_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """``--dataset`` (``default``: a data set's name; None: the run's own) and every flag that
+    says where its data come from."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
-        required=required,
+        default=default,
         help="data set name, or your own data as npz:PATH, npy:PATH, folder:PATH, csv:PATH "
-        "(see `sparsevae datasets list`)",
+        f"(see `sparsevae datasets list`; default: {default or 'the run’s own'})",
     )
     group.add_argument(
         "--data-dir", help="directory holding the data set's files (instead of the download cache)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,8 @@ from .common import (
 from .model_flags import model_flags
 from .output import format_table, warn_about_usage
 
-DEFAULT_EPOCHS = 10
+# The training flags' defaults are TrainConfig's.
+DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -56,8 +57,7 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", help=f"model kind (required unless resuming): {', '.join(sorted(MODELS))}"
     )
-    add_data_arguments(p)
-    p.set_defaults(dataset="digits")
+    add_data_arguments(p, default="digits")
     p.add_argument("--out", help="run directory to write (required unless resuming)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -83,28 +83,53 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
 
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, help=f"epochs in total (default {DEFAULT_EPOCHS})")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
+    t.add_argument("--epochs", type=int, help=f"epochs in total (default {DEFAULTS['epochs']})")
     t.add_argument(
-        "--kl-warmup", type=float, default=0.0, help="epochs over which the KL weight rises 0 → 1"
+        "--batch-size",
+        type=int,
+        default=DEFAULTS["batch_size"],
+        help="examples per step (default %(default)s)",
     )
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    t.add_argument(
+        "--lr", type=float, default=DEFAULTS["lr"], help="learning rate (default %(default)g)"
+    )
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS["seed"],
+        help="seed of weights and batches (default %(default)s)",
+    )
+    t.add_argument(
+        "--grad-clip",
+        type=float,
+        help="clip the gradient norm to this value (default: no clipping)",
+    )
+    t.add_argument(
+        "--kl-warmup",
+        type=float,
+        default=DEFAULTS["kl_warmup_epochs"],
+        help="epochs over which the KL weight rises 0 → 1 (default %(default)g: none)",
+    )
+    t.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=DEFAULTS["optimizer"],
+        help="the optimiser (default %(default)s)",
+    )
     t.add_argument(
         "--ema",
         type=float,
-        default=0.0,
+        default=DEFAULTS["ema_decay"],
         metavar="DECAY",
         help="keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
-        "use it as the trained model (default 0: off)",
+        "use it as the trained model (default %(default)g: off)",
     )
     t.add_argument(
         "--checkpoint-every",
         type=int,
-        default=1,
-        help="epochs between checkpoints (one is always written at the end, and on Ctrl-C)",
+        default=DEFAULTS["checkpoint_every"],
+        help="epochs between checkpoints (default %(default)s; one is always written at the end, "
+        "and on Ctrl-C)",
     )
     t.add_argument(
         "--nan-policy",
@@ -171,7 +196,7 @@ def train_new(args: argparse.Namespace) -> int:
     model_class(args.model)  # unknown model: fail before loading data
     kwargs = model_kwargs(args, args.model)
     config = TrainConfig(
-        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+        epochs=DEFAULTS["epochs"] if args.epochs is None else args.epochs,
         nan_policy=args.nan_policy or "stop",
         batch_size=args.batch_size,
         lr=args.lr,
