@@ -323,3 +323,18 @@ def test_train_help_shows_every_default(capsys):
 # Flags that switch something on or repeat, or name what has no default value.
 NO_DEFAULT = {"--data-dir", "--dataset-option", "--offline", "--option", "--log", "--mlflow-uri"}
 NO_DEFAULT |= {"--no-progress", "--quiet", "--verbose", "-q", "-v", "-q,"}
+
+
+def test_no_progress_keeps_the_epoch_lines_quiet_drops_them_verbose_adds_schedules(
+    tmp_path, capsys
+):
+    argv = ["train", "--model", "vsc", "--latent-dim", "4", "--hidden", "8", "--epochs", "2"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 2/2  train: loss" in printed and "kl_weight" not in printed
+    assert main([*argv, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "epoch 1/2" not in out + err and "test metrics of vsc" in out
+    assert main([*argv, "--out", str(tmp_path / "c"), "--no-progress", "--verbose"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch 2/2"))
+    assert "kl_weight 1" in line and "sharpness" in line

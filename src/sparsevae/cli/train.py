@@ -155,7 +155,24 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "mlflow.db here); the experiment is $MLFLOW_EXPERIMENT_NAME or sparsevae",
     )
     add_device_argument(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (the line per epoch stays; --quiet drops it too)",
+    )
+    say = p.add_mutually_exclusive_group()
+    say.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no line per epoch: only the final metrics, warnings and errors",
+    )
+    say.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="each epoch's line also shows the schedules' values (KL weight, sharpness c, …)",
+    )
     p.set_defaults(func=run)
 
 
@@ -180,6 +197,7 @@ def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.no_progress = args.no_progress or args.quiet  # download bars too
     try:
         if args.resume is not None:
             return resume(args)
@@ -306,6 +324,8 @@ def train_and_report(
             data_info=data_info,
             progress=not args.no_progress,
             callbacks=[trackers],
+            epoch_lines=not args.quiet,
+            verbose=args.verbose,
         )
         history = trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=resume)
         figures, metrics = finish(model, data, Path(run_dir))

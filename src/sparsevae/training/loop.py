@@ -36,6 +36,7 @@ from .step import StepResult, TrainingStep
 from .stopping import CLI_REMEDIES, CtrlC, Remedies, TrainingInterrupted, advice
 
 EpochCallback = Callable[[dict[str, Any]], None]
+NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
 Pair = tuple[torch.Tensor, torch.Tensor | None]  # examples and their labels (or None)
 
 
@@ -50,7 +51,9 @@ class Trainer:
 
     With a run directory, Ctrl-C (SIGINT, main thread only) finishes the current batch, saves a
     checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
-    ``remedies`` words the advice of a non-finite stop for the caller's interface.
+    ``remedies`` words the advice of a non-finite stop for the caller's interface.  ``progress``
+    shows a progress bar and, unless ``epoch_lines`` says otherwise, a line per epoch (with the
+    schedule values too when ``verbose``).
     """
 
     def __init__(
@@ -63,12 +66,16 @@ class Trainer:
         progress: bool = True,
         callbacks: Sequence[EpochCallback] = (),
         remedies: Remedies = CLI_REMEDIES,
+        epoch_lines: bool | None = None,
+        verbose: bool = False,
     ) -> None:
         self.model = model
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.data_info = data_info or {}
         self.show_progress = progress
+        self.epoch_lines = progress if epoch_lines is None else epoch_lines
+        self.verbose = verbose
         self.callbacks = list(callbacks)
         self.remedies = remedies
         self.device = resolve_device(config.device)
@@ -344,7 +351,7 @@ class Trainer:
         )
 
     def _report(self, record: dict[str, Any]) -> None:
-        if not self.show_progress:
+        if not self.epoch_lines:
             return
 
         def part(prefix: str) -> str:
@@ -357,4 +364,7 @@ class Trainer:
             line += f"  |  test: {part('test/')}"
         if record.get("skipped_batches"):
             line += f"  [{record['skipped_batches']} non-finite batches skipped]"
+        if self.verbose:  # the schedules' values: KL weight, VSC's sharpness, learning-rate scale
+            schedule = {k: v for k, v in record.items() if "/" not in k and k not in NOT_SCHEDULE}
+            line += "  |  " + "  ".join(f"{k} {v:.4g}" for k, v in schedule.items())
         tqdm.write(line + f"  ({record['seconds']:.1f} s)")
