@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -485,3 +486,16 @@ def test_encode_all_writes_a_folder_s_codes_in_file_order(tmp_path):
     images = np.stack([np.asarray(Image.open(f), np.float32) / 255 for f in files])
     expected = sparsevae.load(out).encode(images.reshape(20, 1, 6, 5)).numpy()
     assert np.allclose(np.load(tmp_path / "c.npy"), expected, atol=1e-5)
+
+
+def test_datasets_info_describes_the_user_s_own_data(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (50, 28, 28)).astype(np.uint8),
+             y=np.arange(50) % 5)  # fmt: skip
+    assert main(["datasets", "info", f"npz:{tmp_path / 'd.npz'}"]) == 0
+    out = capsys.readouterr().out
+    assert "1×28×28" in out and "45 / 5" in out and "kind=divide, by=255.0" in out
+    assert re.search(r"classes\s+5", out) and "test_fraction=0.1, split_seed=0" in out
+    assert main(["datasets", "info", f"npz:{tmp_path / 'd.npz'}", "--dataset-option",
+                 "shape=[1,1,784]"]) == 0  # fmt: skip
+    assert "1×1×784" in capsys.readouterr().out
