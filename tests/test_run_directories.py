@@ -133,3 +133,17 @@ def test_every_run_directory_has_its_training_curves(tmp_path, kind, monkeypatch
     sparsevae.fit(model, data.train_x, data.test_x, epochs=2, run_dir=tmp_path / "api",
                   progress=False)  # fmt: skip
     assert (tmp_path / "api" / "training_curves.png").stat().st_size > 1000
+
+
+def test_a_folder_that_is_not_a_run_is_not_offered_resume(tmp_path, capsys):
+    out = tmp_path / "photos"
+    out.mkdir()
+    (out / "holiday.jpg").write_bytes(b"jpeg")
+    assert main(["train", *SMALL_VAE, "--out", str(out), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert "not a sparsevae run" in error and "--resume" not in error
+    run = tmp_path / "run"
+    assert main(["train", *SMALL_VAE, "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["train", *SMALL_VAE, "--out", str(run), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err  # a run can be continued

@@ -99,10 +99,16 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False, resume: bool =
             raise RunDirectoryError(f"{path}: nothing to resume (no {CONFIG_FILE} there)")
         return path
     if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
+        if not overwrite and (path / CONFIG_FILE).is_file():
             raise RunDirectoryError(
                 f"{path}: run directory is not empty; replace it with --overwrite (Python: "
                 "overwrite=True) or continue it with --resume"
+            )
+        if not overwrite:
+            raise RunDirectoryError(
+                f"{path}: not empty and not a sparsevae run; choose another directory, or pass "
+                "--overwrite (Python: overwrite=True) to write the run beside the files there, "
+                "which are kept"
             )
         remove_run_files(path)
     path.mkdir(parents=True, exist_ok=True)
