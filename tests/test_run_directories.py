@@ -147,3 +147,15 @@ def test_a_folder_that_is_not_a_run_is_not_offered_resume(tmp_path, capsys):
     capsys.readouterr()
     assert main(["train", *SMALL_VAE, "--out", str(run), "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err  # a run can be continued
+
+
+def test_train_limit_trains_on_the_first_examples_and_resume_keeps_to_them(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", *SMALL_VAE, "--train-limit", "100", "--batch-size", "50", "--no-progress"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert json.loads((out / "config.json").read_text())["data"]["train_limit"] == 100
+    assert [r["step"] for r in sparsevae.training.read_metrics(out)] == [2]  # 100 / 50
+    assert main(["train", "--resume", str(out), "--epochs", "2", "--no-progress"]) == 0
+    assert [r["step"] for r in sparsevae.training.read_metrics(out)] == [2, 4]
+    assert main(["evaluate", str(out), "--split", "train", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["n_examples"] == 100

@@ -57,7 +57,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", help=f"model kind (required unless resuming): {', '.join(sorted(MODELS))}"
     )
-    add_data_arguments(p, default="digits")
+    data = add_data_arguments(p, default="digits")
+    data.add_argument(
+        "--train-limit",
+        type=int,
+        metavar="N",
+        help="train on the first N training examples only (default: all); the run records it, "
+        "so --resume continues on the same ones",
+    )
     p.add_argument("--out", help="run directory to write (required unless resuming)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -228,14 +235,16 @@ def train_new(args: argparse.Namespace) -> int:
     )
     resolve_device(config.device)  # before loading data or making a run directory
     check_trackers(args.log)
-    data = dataset_from_args(args)
+    data = dataset_from_args(args).first_train(args.train_limit)
     note_on_flat_rows(data)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)
     torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
     model = build_model(args.model, **kwargs)
-    data_info = data_record(args.dataset, data, data_dir=args.data_dir)
+    data_info = data_record(
+        args.dataset, data, data_dir=args.data_dir, train_limit=args.train_limit
+    )
     with fresh_run_dir(args.out, overwrite=args.overwrite) as run_dir:
         train_and_report(model, config, data, run_dir, data_info, args)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,25 @@ class Dataset:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
+
+    def first_train(self, n: int | None) -> Dataset:
+        """The set with its first ``n`` training examples only (all for None or 0)."""
+        if not n:
+            return self
+        if int(n) != n or n < 1:
+            raise DataError(f"a training limit must be a positive whole number, got {n!r}")
+
+        def head(values: Any) -> Any:
+            return None if values is None else values[:n]
+
+        rows = self.source_rows
+        return dataclasses.replace(
+            self,
+            train_x=self.train_x[:n],
+            train_y=head(self.train_y),
+            train_factors=head(self.train_factors),
+            source_rows=None if rows is None else (rows[0][:n], rows[1]),
+        )
 
     def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         if which == "train":
