@@ -338,3 +338,17 @@ def test_no_progress_keeps_the_epoch_lines_quiet_drops_them_verbose_adds_schedul
     assert main([*argv, "--out", str(tmp_path / "c"), "--no-progress", "--verbose"]) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch 2/2"))
     assert "kl_weight 1" in line and "sharpness" in line
+
+
+def test_encode_writes_labels_beside_the_codes_and_the_mu_code(run_dir, tmp_path):
+    codes, labels = tmp_path / "c.npy", tmp_path / "y.npy"
+    argv = ["encode", str(run_dir), "--split", "all", "--out", str(codes)]
+    assert main([*argv, "--labels", str(labels)]) == 0
+    data = sparsevae.load_dataset("digits")
+    expected = torch.cat([data.train_y, data.test_y]).numpy()
+    assert np.array_equal(np.load(labels), expected) and len(np.load(codes)) == len(expected)
+    mu = tmp_path / "mu.npy"
+    assert main(["encode", str(run_dir), "--code", "mu", "--out", str(mu)]) == 0
+    model = sparsevae.load(run_dir)
+    assert np.allclose(np.load(mu), model.posterior(data.test_x).loc.detach().numpy(), atol=1e-5)
+    assert not np.allclose(np.load(mu), model.encode(data.test_x).numpy())  # not the sparse code

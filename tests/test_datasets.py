@@ -499,3 +499,14 @@ def test_datasets_info_describes_the_user_s_own_data(tmp_path, capsys):
     assert main(["datasets", "info", f"npz:{tmp_path / 'd.npz'}", "--dataset-option",
                  "shape=[1,1,784]"]) == 0  # fmt: skip
     assert "1×1×784" in capsys.readouterr().out
+
+
+def test_encode_all_of_a_limited_run_keeps_the_file_order_of_its_examples(tmp_path):
+    x = np.random.default_rng(0).random((60, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    out = _train(tmp_path, f"npz:{tmp_path / 'x.npz'}", "--train-limit", "20")
+    assert main(["encode", str(out), "--split", "all", "--out", str(tmp_path / "c.npy")]) == 0
+    data = sparsevae.load_dataset(f"npz:{tmp_path / 'x.npz'}").first_train(20)
+    rows = np.sort(np.concatenate(data.source_rows))
+    expected = sparsevae.load(out).encode(x[rows]).numpy()
+    assert np.allclose(np.load(tmp_path / "c.npy"), expected, atol=1e-6)
