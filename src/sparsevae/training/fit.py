@@ -54,11 +54,11 @@ def fit(
         with ckpt.fresh_run_dir(run_dir, overwrite=overwrite):
             history = trainer.fit(train_x, test_x, train_y, test_y)
     if test_x is not None:
-        warn_about_usage(model, test_x, test_y)
+        check_code_usage(model, test_x, test_y)
     return history
 
 
-def warn_about_usage(model: SparseVAEModel, x: Any, y: Any = None) -> None:
+def check_code_usage(model: SparseVAEModel, x: Any, y: Any = None) -> None:
     """The one-line code-usage warning of the CLI's ``train`` (``usage_warning``) on ``x``."""
     images = as_images(x, model.input_shape, "test data")
     labels = as_labels(y, len(images), "test data") if model.num_classes else None
