@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -302,3 +303,52 @@ def test_threads_option_is_checked(capsys):
         main(["--threads", "many", "datasets", "list"])
     assert main(["--threads", "auto", "datasets", "list"]) == 0
     assert torch.get_num_threads() <= before  # auto never raises the thread count
+
+
+def test_train_help_shows_every_default(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    options = re.split(r"\n  (?=-)", text.split("\ndata:\n", 1)[1])
+    undefaulted = [
+        o.split()[0]
+        for o in options
+        if "default" not in o and o.split()[0] not in NO_DEFAULT and o.strip()
+    ]
+    assert not undefaulted
+    assert re.search(r"--batch-size.*\(default 32\)", text, re.DOTALL)
+    assert re.search(r"--dataset.*default: digits", text, re.DOTALL)
+
+
+# Flags that switch something on or repeat, or name what has no default value.
+NO_DEFAULT = {"--data-dir", "--dataset-option", "--offline", "--option", "--log", "--mlflow-uri"}
+NO_DEFAULT |= {"--no-progress", "--quiet", "--verbose", "-q", "-v", "-q,"}
+
+
+def test_no_progress_keeps_the_epoch_lines_quiet_drops_them_verbose_adds_schedules(
+    tmp_path, capsys
+):
+    argv = ["train", "--model", "vsc", "--latent-dim", "4", "--hidden", "8", "--epochs", "2"]
+    assert main([*argv, "--out", str(tmp_path / "a"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "epoch 2/2  train: loss" in printed and "kl_weight" not in printed
+    assert main([*argv, "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "epoch 1/2" not in out + err and "test metrics of vsc" in out
+    assert main([*argv, "--out", str(tmp_path / "c"), "--no-progress", "--verbose"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("epoch 2/2"))
+    assert "kl_weight 1" in line and "sharpness" in line
+
+
+def test_encode_writes_labels_beside_the_codes_and_the_mu_code(run_dir, tmp_path):
+    codes, labels = tmp_path / "c.npy", tmp_path / "y.npy"
+    argv = ["encode", str(run_dir), "--split", "all", "--out", str(codes)]
+    assert main([*argv, "--labels", str(labels)]) == 0
+    data = sparsevae.load_dataset("digits")
+    expected = torch.cat([data.train_y, data.test_y]).numpy()
+    assert np.array_equal(np.load(labels), expected) and len(np.load(codes)) == len(expected)
+    mu = tmp_path / "mu.npy"
+    assert main(["encode", str(run_dir), "--code", "mu", "--out", str(mu)]) == 0
+    model = sparsevae.load(run_dir)
+    assert np.allclose(np.load(mu), model.posterior(data.test_x).loc.detach().numpy(), atol=1e-5)
+    assert not np.allclose(np.load(mu), model.encode(data.test_x).numpy())  # not the sparse code

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import torch
 from PIL import Image
 
 import sparsevae
+from sparsevae.cli.common import run_dataset
 from sparsevae.cli.main import main
 from sparsevae.data.scaling import apply_scaling, infer_scaling
 from sparsevae.data.synthetic import (
@@ -381,3 +384,129 @@ def test_cifar_batches_cannot_run_code(tmp_path):
     (root / "cifar-10-batches-py" / "test_batch").write_bytes(pickle.dumps(Evil()))
     with pytest.raises(DataError, match=r"test_batch: not a CIFAR-10 batch.*refusing"):
         sparsevae.load_dataset("cifar10-gray", data_dir=root)
+
+
+def test_mismatched_or_misnamed_numpy_files_are_one_line_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "short.npz", x=rng.random((3000, 8, 8)), y=np.arange(2999) % 10)
+    with pytest.raises(DataError, match=r"short\.npz: 3000 examples but 2999 labels"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'short.npz'}")
+    with pytest.raises(DataError, match=r"is an \.npz archive of arrays; name it as npz:"):
+        sparsevae.load_dataset(f"npy:{tmp_path / 'short.npz'}")
+    np.save(tmp_path / "x.npy", rng.random((30, 8, 8)))
+    with pytest.raises(DataError, match=r"is a single \.npy array; name it as npy:"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'x.npy'}")
+    np.save(tmp_path / "y.npy", np.arange(29))
+    with pytest.raises(DataError, match="30 examples but 29 labels"):
+        sparsevae.load_dataset(f"npy:{tmp_path / 'x.npy'}", labels=str(tmp_path / "y.npy"))
+
+
+def test_one_hot_labels_are_refused_as_not_one_dimensional(tmp_path):
+    x = np.random.default_rng(0).random((300, 8, 8))
+    np.savez(tmp_path / "onehot.npz", x=x, y=np.eye(10)[np.arange(300) % 10])
+    with pytest.raises(DataError, match=r"labels must be 1-D.*\(300, 10\).*argmax"):
+        sparsevae.load_dataset(f"npz:{tmp_path / 'onehot.npz'}")
+    model = sparsevae.VAE(input_shape=(1, 8, 8), latent_dim=2, hidden=[8])
+    with pytest.raises(DataError, match=r"labels must be 1-D"):
+        sparsevae.fit(model, x, train_y=np.eye(10)[np.arange(300) % 10], epochs=1, progress=False)
+
+
+def test_infinite_values_are_refused_before_any_numpy_warning(tmp_path):
+    x = np.random.default_rng(0).random((100, 8, 8))
+    x[5, 0, 0] = np.inf
+    np.savez(tmp_path / "inf.npz", x=x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would fail here
+        with pytest.raises(DataError, match=r"inf\.npz \((train|test)\): contains NaN or infinite"):
+            sparsevae.load_dataset(f"npz:{tmp_path / 'inf.npz'}")
+
+
+def test_flat_rows_of_a_square_number_of_values_are_square_images(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "rows.npz", x=rng.random((200, 64)).astype(np.float32))
+    assert sparsevae.load_dataset(f"npz:{tmp_path / 'rows.npz'}").shape == (1, 8, 8)
+    np.savez(tmp_path / "odd.npz", x=rng.random((200, 10)).astype(np.float32))
+    assert sparsevae.load_dataset(f"npz:{tmp_path / 'odd.npz'}").shape == (1, 1, 10)
+    argv = ["train", "--model", "ae", "--latent-dim", "2", "--hidden", "8", "--epochs", "1"]
+    out = tmp_path / "run"
+    assert main([*argv, "--dataset", f"npz:{tmp_path / 'odd.npz'}", "--out", str(out)]) == 0
+    note = capsys.readouterr().err
+    assert "rows of 10 values" in note and "--dataset-option shape=[C,H,W]" in note
+
+
+def test_a_run_trained_on_flat_strips_still_evaluates(tmp_path):
+    """Runs of 0.1.0 trained flat rows as 1×1×D strips: their data are shaped as the model is."""
+    np.savez(tmp_path / "rows.npz", x=np.random.default_rng(0).random((200, 64)).astype("f4"))
+    argv = ["train", "--model", "ae", "--latent-dim", "2", "--hidden", "8", "--epochs", "1"]
+    out = tmp_path / "run"
+    assert main([*argv, "--dataset", f"npz:{tmp_path / 'rows.npz'}", "--out", str(out)]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["config"]["input_shape"] == [1, 8, 8]
+    config["model"]["config"]["input_shape"] = [1, 1, 64]  # as 0.1.0 wrote it
+    (out / "config.json").write_text(json.dumps(config))
+    assert main(["evaluate", str(out), "--json"]) == 0
+    assert main(["encode", str(out), "--out", str(tmp_path / "c.npy")]) == 0
+
+
+def test_a_folder_of_class_folders_is_split_stratified_and_shuffled(tmp_path):
+    for c, name in enumerate("abc"):
+        _write_images(tmp_path / "imgs" / name, 10, seed=c)
+    data = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", test_fraction=0.2)
+    assert sorted(data.test_y.tolist()) == [0, 0, 1, 1, 2, 2]  # each class, in proportion
+    assert len(set(data.train_y[:8].tolist())) > 1  # not one class first
+    again = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", test_fraction=0.2)
+    assert torch.equal(again.test_x, data.test_x)  # seeded
+    plain = sparsevae.load_dataset(f"folder:{tmp_path / 'imgs'}", stratify=False)
+    assert plain.info["split"] == {"test_fraction": 0.1, "split_seed": 0}
+    assert data.info["split"]["method"] == "stratified"
+    name = f"folder:{tmp_path / 'imgs'}"
+    recorded_by_0_1_0 = {  # a run's config from before stratified splits: the same test images
+        "model": {"config": {"input_shape": [1, 6, 5]}},
+        "data": {"name": name, "options": {}, "info": {"split": plain.info["split"]}},
+    }
+    assert torch.equal(run_dataset(recorded_by_0_1_0).test_x, plain.test_x)
+
+
+def test_encode_all_writes_a_folder_s_codes_in_file_order(tmp_path):
+    for c, name in enumerate("ab"):
+        _write_images(tmp_path / "imgs" / name, 10, seed=c)
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "--model",
+        "pca",
+        "--latent-dim",
+        "3",
+        "--dataset",
+        f"folder:{tmp_path / 'imgs'}",
+    ]
+    assert main([*argv, "--out", str(out), "--no-progress"]) == 0
+    assert main(["encode", str(out), "--split", "all", "--out", str(tmp_path / "c.npy")]) == 0
+    files = sorted((tmp_path / "imgs").glob("*/*.png"))
+    images = np.stack([np.asarray(Image.open(f), np.float32) / 255 for f in files])
+    expected = sparsevae.load(out).encode(images.reshape(20, 1, 6, 5)).numpy()
+    assert np.allclose(np.load(tmp_path / "c.npy"), expected, atol=1e-5)
+
+
+def test_datasets_info_describes_the_user_s_own_data(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.integers(0, 256, (50, 28, 28)).astype(np.uint8),
+             y=np.arange(50) % 5)  # fmt: skip
+    assert main(["datasets", "info", f"npz:{tmp_path / 'd.npz'}"]) == 0
+    out = capsys.readouterr().out
+    assert "1×28×28" in out and "45 / 5" in out and "kind=divide, by=255.0" in out
+    assert re.search(r"classes\s+5", out) and "test_fraction=0.1, split_seed=0" in out
+    assert main(["datasets", "info", f"npz:{tmp_path / 'd.npz'}", "--dataset-option",
+                 "shape=[1,1,784]"]) == 0  # fmt: skip
+    assert "1×1×784" in capsys.readouterr().out
+
+
+def test_encode_all_of_a_limited_run_keeps_the_file_order_of_its_examples(tmp_path):
+    x = np.random.default_rng(0).random((60, 8, 8)).astype(np.float32)
+    np.savez(tmp_path / "x.npz", x=x)
+    out = _train(tmp_path, f"npz:{tmp_path / 'x.npz'}", "--train-limit", "20")
+    assert main(["encode", str(out), "--split", "all", "--out", str(tmp_path / "c.npy")]) == 0
+    data = sparsevae.load_dataset(f"npz:{tmp_path / 'x.npz'}").first_train(20)
+    rows = np.sort(np.concatenate(data.source_rows))
+    expected = sparsevae.load(out).encode(x[rows]).numpy()
+    assert np.allclose(np.load(tmp_path / "c.npy"), expected, atol=1e-6)

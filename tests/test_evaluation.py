@@ -183,3 +183,11 @@ def test_evaluate_cli_table_and_bad_flags(run_dir, capsys):
     assert "accuracy, paper probe" in out and "%" in out and "mu" in out
     assert main(["evaluate", str(run_dir), "--iwae-k", "0"]) == 2
     assert "--iwae-k" in capsys.readouterr().err
+
+
+def test_evaluate_figures_creates_its_directory(run_dir, tmp_path):
+    figures = tmp_path / "new" / "figures"
+    assert main(["evaluate", str(run_dir), "--figures", str(figures)]) == 0
+    assert (figures / "reconstructions.png").is_file()
+    (tmp_path / "file").write_text("")
+    assert main(["evaluate", str(run_dir), "--figures", str(tmp_path / "file")]) == 2

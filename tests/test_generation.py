@@ -8,7 +8,10 @@ import torch
 from sparsevae.cli.main import main
 from sparsevae.errors import ConfigError, DataError
 from sparsevae.generation import active_set, set_features, shared_attribute_samples, traverse
-from sparsevae.models import build_model
+from sparsevae.models import MODELS, build_model
+from sparsevae.plots.traversals import latent_traversals, save_latent_traversals
+
+from .test_models import small
 
 SHAPE = (1, 8, 8)
 
@@ -143,3 +146,37 @@ def test_generate_cli(tmp_path, capsys):
         == 2
     )
     assert "--index" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_traversals_sweep_the_range_each_code_takes_in_the_data(kind):
+    model = small(kind).eval()
+    x = torch.rand(40, *SHAPE)
+    y = torch.arange(40) % 10 if model.num_classes else None
+    images, dims, values = latent_traversals(model, x, y, n_dims=3, steps=5)
+    codes = model.encode(x, y)
+    assert images.shape == (len(dims), 5, *SHAPE) and values.shape == (len(dims), 5)
+    for row, d in enumerate(dims):
+        assert values[row, 0] == pytest.approx(float(codes[:, d].min()), abs=1e-6)
+        assert values[row, -1] == pytest.approx(float(codes[:, d].max()), abs=1e-6)
+    if kind in ("sparse-ae", "topk-ae"):  # ReLU codes: never a negative value
+        assert values.min() >= 0
+
+
+def test_the_traversal_figure_starts_with_the_input_and_its_reconstruction(model, tmp_path,
+                                                                           monkeypatch):  # fmt: skip
+    import sparsevae.plots.generation as figures
+
+    drawn = {}
+
+    def record(rows, labels, path, **kwargs):
+        drawn.update(rows=rows, labels=labels)
+        return path
+
+    monkeypatch.setattr(figures, "save_labelled_rows", record)
+    x = torch.rand(20, *SHAPE)
+    save_latent_traversals(model, x, tmp_path / "t.png", n_dims=2, steps=4, example=3)
+    assert drawn["labels"][0] == "input, recon." and len(drawn["labels"]) == 3
+    assert torch.equal(drawn["rows"][0][0], x[3])
+    assert torch.allclose(drawn["rows"][0][1], model.reconstruct(x[3:4])[0])
+    assert drawn["labels"][1].startswith("z[")

@@ -187,3 +187,29 @@ def test_report_durations_read_in_sensible_units():
     from sparsevae.experiments.iclr2019 import duration
 
     assert (duration(42), duration(210), duration(3 * 3600 + 720)) == ("42 s", "3.5 min", "3.2 h")
+
+
+def test_the_data_sets_follow_from_named_data_dirs(tmp_path, tiny_mnist, capsys):
+    out = tmp_path / "sweep"
+    argv = ["reproduce", "iclr2019", "--out", str(out), "--quick", "--latent-dims", "3"]
+    argv += ["--sparsity-alphas", "0.5", "--sparsity-dim", "3", "--hidden", "8"]
+    argv += ["--probes", "knn", "--probe-labels", "20", "--no-progress"]
+    assert main([*argv, "--data-dir", f"fashion-mnist={tiny_mnist}"]) == 0  # no MNIST download
+    rows = read_results(out)
+    assert {r["dataset"] for r in rows} == {"fashion-mnist"}
+    argv[3] = str(tmp_path / "other")
+    assert main([*argv, "--data-dir", f"fashion-mnist={tiny_mnist}", "--datasets", "mnist"]) == 2
+    assert (
+        "--data-dir names fashion-mnist, which --datasets mnist leaves out"
+        in capsys.readouterr().err
+    )
+
+
+def test_the_main_table_shows_the_alpha_the_sweep_ran(finished, tmp_path):
+    _, rows = finished  # J = 3, VSC at α = 0.2 only (like --quick)
+    text = write_report(rows, tiny(), tmp_path).read_text()
+    main_table = text.split("## digits")[1].split("![")[0]
+    assert "VSC α=.2 −ELBO exact" in main_table and "published α=.01" in main_table
+    vsc = next(r for r in rows if r["model"] == "vsc α=0.2" and r["latent_dim"] == 3)
+    row = next(line for line in main_table.splitlines() if line.startswith("| 3 |"))
+    assert f"{vsc['neg_elbo']:.2f}" in row

@@ -10,6 +10,7 @@ import torch
 import sparsevae
 from sparsevae.errors import ConfigError, DataError, RunDirectoryError
 from sparsevae.training import TrainConfig, Trainer, read_metrics
+from sparsevae.training.averaging import WeightAverage
 
 
 @pytest.fixture(scope="module")
@@ -124,18 +125,18 @@ def test_weight_averaging_tracks_the_exponential_moving_average(digits):
     seen: list[list[torch.Tensor]] = []
     model = small_vsc(seed=2)
     trainer = Trainer(model, config, progress=False)
-    original_update = sparsevae.training.trainer.WeightAverage.update
+    original_update = WeightAverage.update
 
     def spy(self):
         seen.append([p.detach().clone() for p in self.params])
         original_update(self)
 
-    sparsevae.training.trainer.WeightAverage.update = spy
+    WeightAverage.update = spy
     try:
         start = [p.detach().clone() for p in model.parameters()]
         trainer.fit(x)
     finally:
-        sparsevae.training.trainer.WeightAverage.update = original_update
+        WeightAverage.update = original_update
     expected = start
     for t, weights in enumerate(seen, start=1):
         decay = min(0.9, (1 + t) / (10 + t))

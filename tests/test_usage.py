@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 
 import numpy as np
 import pytest
 import torch
 
-from sparsevae.errors import ConfigError, DataError
+import sparsevae
+from sparsevae.errors import ConfigError, DataError, SparseVAEWarning
 from sparsevae.evaluation import code_usage, usage_warning
 from sparsevae.evaluation.usage import class_pairs
 from sparsevae.plots import plot_code_usage
@@ -150,7 +152,11 @@ def test_single_example_has_no_pairs():
     [
         ({"codes": torch.ones(5)}, DataError, "matrix"),
         ({"codes": torch.tensor([[1.0, float("nan")]])}, DataError, "NaN"),
-        ({"codes": torch.ones(5, 2), "labels": torch.zeros(4)}, DataError, "4 labels for 5"),
+        (
+            {"codes": torch.ones(5, 2), "labels": torch.zeros(4)},
+            DataError,
+            "5 examples but 4 labels",
+        ),
         ({"codes": torch.ones(5, 2), "x": torch.ones(5, 3)}, ConfigError, "both"),
         (
             {"codes": torch.ones(5, 2), "x": torch.ones(5, 3), "reconstructions": torch.ones(5, 4)},
@@ -184,7 +190,7 @@ def test_usage_figure_is_a_png(tmp_path):
 
 
 def test_usage_figure_names_mismatched_labels(tmp_path):
-    with pytest.raises(DataError, match="3 labels for 5 codes"):
+    with pytest.raises(DataError, match="5 examples but 3 labels"):
         plot_code_usage(torch.ones(5, 2), tmp_path / "u.png", torch.zeros(3))
     assert not (tmp_path / "u.png").exists()
 
@@ -211,3 +217,14 @@ def test_a_dense_model_gets_no_usage_warning(tmp_path, capsys):
     argv = ["train", "--model", "vae", "--latent-dim", "4", "--hidden", "16", "--epochs", "1"]
     assert main([*argv, "--out", str(tmp_path / "v"), "--no-progress"]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_fit_warns_in_one_line_when_the_test_code_is_dead():
+    data = sparsevae.load_dataset("digits")
+    model = sparsevae.SparseAutoencoder(input_shape=data.shape, latent_dim=8, hidden=[32], l1=50.0)
+    with pytest.warns(SparseVAEWarning, match=r"^sparse-ae: the code is dead") as caught:
+        sparsevae.fit(model, data.train_x, data.test_x, epochs=2, progress=False)
+    assert "\n" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SparseVAEWarning)  # no test data: nothing to judge
+        sparsevae.fit(model, data.train_x, epochs=1, progress=False)

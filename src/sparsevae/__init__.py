@@ -13,7 +13,14 @@ checkpoints, evaluation and a CLI.
 from ._version import __version__
 from .data import Dataset, load_dataset
 from .distributions import SpikeSlab
-from .errors import CheckpointError, ConfigError, DataError, SparseVAEError, TrainingError
+from .errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    SparseVAEError,
+    SparseVAEWarning,
+    TrainingError,
+)
 from .evaluation import encode_dataset, evaluate_model
 from .models import (
     CVAE,
@@ -62,6 +69,7 @@ __all__ = [
     "SparseAutoencoder",
     "SparseVAEError",
     "SparseVAEModel",
+    "SparseVAEWarning",
     "SpikeSlab",
     "TopKAutoencoder",
     "TrainConfig",

@@ -29,3 +29,8 @@ class RunDirectoryError(SparseVAEError):
 
 class TrainingError(SparseVAEError):
     """Training stopped for a reason the user can act on (for example a non-finite loss)."""
+
+
+class SparseVAEWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI prints it in one line
+    as ``sparsevae: warning: <message>``."""

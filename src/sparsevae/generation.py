@@ -36,11 +36,11 @@ def _as_batch(model: SparseVAEModel, x: torch.Tensor) -> torch.Tensor:
     return x.to(model.device)
 
 
-def _check_dims(model: SparseVAEModel, dims: Sequence[int]) -> list[int]:
+def _check_dims(latent_dim: int, dims: Sequence[int]) -> list[int]:
     dims = [int(d) for d in dims]
-    bad = [d for d in dims if not 0 <= d < model.latent_dim]
+    bad = [d for d in dims if not 0 <= d < latent_dim]
     if bad:
-        raise ConfigError(f"latent dimensions must be in [0, {model.latent_dim}), got {bad}")
+        raise ConfigError(f"latent dimensions must be in [0, {latent_dim}), got {bad}")
     return dims
 
 
@@ -59,22 +59,41 @@ def traverse(
     """Decode ``x``'s code with dimension d set to each value, for each d in ``dims``.
 
     ``x`` is one example (the first row of a batch is used); ``y`` its label, needed by a
-    conditional model (cvae) only.  Returns images ``(len(dims), len(values), *input_shape)``:
-    row r sweeps ``dims[r]``.
+    conditional model (cvae) only.  ``values`` are the same for every dimension ``(V,)``, or one
+    row per dimension ``(len(dims), V)`` (see :func:`traversal_values`).  Returns images
+    ``(len(dims), V, *input_shape)``: row r sweeps ``dims[r]``.
     """
-    dims = _check_dims(model, dims)
-    values = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
-    if not dims or not len(values):
-        raise ConfigError("a traversal needs at least one dimension and one value")
+    dims = _check_dims(model.latent_dim, dims)
+    values = torch.as_tensor(values, dtype=torch.float32)
+    if values.ndim == 1:
+        values = values.expand(len(dims), -1)
+    if not dims or values.ndim != 2 or values.shape[0] != len(dims) or values.shape[1] == 0:
+        raise ConfigError(
+            "a traversal needs at least one dimension and one value (the same values for every "
+            f"dimension, or one row per dimension); got {len(dims)} dimensions and values of "
+            f"shape {tuple(values.shape)}"
+        )
     label = _example_label(model, y)
+    steps = values.shape[1]
     with eval_mode(model):
         code = model.encode(_as_batch(model, x)[:1], label)[0]
-        z = code.repeat(len(dims), len(values), 1)  # (D, V, J)
+        z = code.repeat(len(dims), steps, 1)  # (D, V, J)
         for row, d in enumerate(dims):
-            z[row, :, d] = values.to(z.device)
-        labels = None if label is None else label.expand(len(dims) * len(values))
+            z[row, :, d] = values[row].to(z.device)
+        labels = None if label is None else label.expand(len(dims) * steps)
         images = model.decode(z.reshape(-1, model.latent_dim), labels)
-    return images.reshape(len(dims), len(values), *model.input_shape).cpu()
+    return images.reshape(len(dims), steps, *model.input_shape).cpu()
+
+
+def traversal_values(codes: torch.Tensor, dims: Sequence[int], steps: int) -> torch.Tensor:
+    """``(len(dims), steps)``: for each dimension, values evenly spaced over the range its code
+    takes in ``codes`` ``(N, J)`` — never negative for a ReLU code, [0, 1] for a gate."""
+    if steps < 2:
+        raise ConfigError(f"a traversal needs at least 2 steps, got {steps}")
+    chosen = codes[:, _check_dims(codes.shape[1], dims)].float()
+    low, high = chosen.min(0).values, chosen.max(0).values
+    fractions = torch.linspace(0.0, 1.0, steps)
+    return low[:, None] + (high - low)[:, None] * fractions[None, :]
 
 
 def _example_label(model: SparseVAEModel, y: int | torch.Tensor | None) -> torch.Tensor | None:
@@ -94,7 +113,7 @@ def set_features(
     _unconditional(model)
     if not changes:
         raise ConfigError("give at least one latent element to change")
-    dims = _check_dims(model, list(changes))
+    dims = _check_dims(model.latent_dim, list(changes))
     with eval_mode(model):
         z = model.encode(_as_batch(model, x)).clone()
         for d in dims:

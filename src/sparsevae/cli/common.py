@@ -11,8 +11,9 @@ from typing import Any
 import torch
 
 from ..batching import eval_mode
-from ..data import Dataset, DownloadSettings, load_dataset, split_scheme
+from ..data import USER_SCHEMES, Dataset, DownloadSettings, load_dataset, split_scheme
 from ..data.downloads import CACHE_ENV, MIRROR_ENV, OFFLINE_ENV
+from ..data.registry import loader_options
 from ..errors import ConfigError, DataError, RunDirectoryError
 from ..evaluation.metrics import labels_for
 from ..models import SparseVAEModel
@@ -24,14 +25,17 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
 
 
-def add_data_arguments(parser: argparse.ArgumentParser, required: bool = False) -> None:
-    """``--dataset`` and every flag that says where its data come from."""
+def add_data_arguments(
+    parser: argparse.ArgumentParser, default: str | None = None
+) -> argparse._ArgumentGroup:
+    """``--dataset`` (``default``: a data set's name; None: the run's own) and every flag that
+    says where its data come from."""
     group = parser.add_argument_group("data")
     group.add_argument(
         "--dataset",
-        required=required,
+        default=default,
         help="data set name, or your own data as npz:PATH, npy:PATH, folder:PATH, csv:PATH "
-        "(see `sparsevae datasets list`)",
+        f"(see `sparsevae datasets list`; default: {default or 'the run’s own'})",
     )
     group.add_argument(
         "--data-dir", help="directory holding the data set's files (instead of the download cache)"
@@ -45,6 +49,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, required: bool = False) 
         "recorded in the run so evaluate/encode rebuild the same data",
     )
     add_download_arguments(group)
+    return group
 
 
 def add_download_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -122,9 +127,9 @@ def run_dataset(
 ) -> Dataset:
     """The run's data set (as recorded in its config), or another one named on the command line.
 
-    Reloading the run's own set reuses its recorded options.  For the user's own data the run's
-    scaling is applied (also to other files named with --dataset), so codes of new data are
-    computed on the same [0, 1] map the model was trained on.
+    Reloading the run's own set reuses its recorded options (and its training limit).  For the
+    user's own data the run's scaling is applied (also to other files named with --dataset), so
+    codes of new data are computed on the same [0, 1] map the model was trained on.
     """
     data = config.get("data", {})
     info = data.get("info") or {}
@@ -136,19 +141,45 @@ def run_dataset(
     options: dict[str, Any] = dict(data.get("options") or info.get("options") or {}) if same else {}
     given = dataset_options(args) if args is not None else {}
     options.update(given)
-    if (
-        split_scheme(name) is not None
-        and split_scheme(recorded or "") is not None
-        and isinstance(info.get("scaling"), dict)
-        and "scaling" not in given
-    ):
-        options["scaling"] = info["scaling"]  # the map the model was trained on
     user = split_scheme(name)
-    if same and user is not None and info.get("path") and not Path(user[1]).expanduser().exists():
-        name = f"{user[0]}:{info['path']}"  # a relative path, run from another directory
-    directory = data_dir or (data.get("data_dir") if same else None)
+    if user is not None:
+        options.update(_as_the_run_read(config, user[0], same, given))
+        if same and info.get("path") and not Path(user[1]).expanduser().exists():
+            name = f"{user[0]}:{info['path']}"  # a relative path, run from another directory
+    directory = data_dir or (recorded_data_dir(data) if same else None)
     settings = download_settings(args) if args is not None else DownloadSettings.from_environment()
-    return load_dataset(name, data_dir=directory, download=settings, **options)
+    loaded = load_dataset(name, data_dir=directory, download=settings, **options)
+    return loaded.first_train(data.get("train_limit")) if same else loaded
+
+
+def _as_the_run_read(
+    config: dict[str, Any], scheme: str, same: bool, given: dict[str, Any]
+) -> dict[str, Any]:
+    """Options that read the user's data (scheme ``scheme``) as the run read its own: the
+    recorded scaling, the model's input shape, and a folder split as sparsevae 0.1.0 split it."""
+    info = config.get("data", {}).get("info") or {}
+    accepted = loader_options(USER_SCHEMES[scheme])
+    options: dict[str, Any] = {}
+    recorded = config.get("data", {}).get("name") or ""
+    if split_scheme(recorded) is not None and isinstance(info.get("scaling"), dict):
+        options["scaling"] = info["scaling"]  # the map the model was trained on
+    if "shape" in accepted:  # rows shaped as the model takes them (0.1.0 kept 1×1×D strips)
+        options["shape"] = config["model"]["config"]["input_shape"]
+    split = info.get("split")
+    if same and "stratify" in accepted and isinstance(split, dict) and "method" not in split:
+        options["stratify"] = False  # a folder split by 0.1.0: the same test images
+    return {key: value for key, value in options.items() if key not in given}
+
+
+def recorded_data_dir(data: dict[str, Any]) -> str | None:
+    """The data directory a run recorded, refused in one line when it is no longer there."""
+    directory = data.get("data_dir")
+    if directory is not None and not Path(directory).is_dir():
+        raise DataError(
+            f"{directory}: the run's data directory (recorded in its config.json) is not there; "
+            "pass --data-dir DIR to read the data from another directory"
+        )
+    return directory
 
 
 def parse_option(text: str, flag: str = "--option") -> tuple[str, Any]:

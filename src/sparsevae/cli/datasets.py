@@ -33,8 +33,13 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     add_download_arguments(lst)
     lst.set_defaults(func=run_list)
 
-    info = actions.add_parser("info", help="a data set's description, options, files and cache")
+    info = actions.add_parser(
+        "info",
+        help="a data set's description, options, files and cache; for your own data "
+        "(npz:PATH, …) its shape, sizes, classes, scaling and split",
+    )
     info.add_argument("name", metavar="NAME")
+    add_option_argument(info)
     add_download_arguments(info)
     info.set_defaults(func=run_info)
 
@@ -51,16 +56,20 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     show.add_argument("--split", choices=("train", "test"), default="train")
     show.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     show.add_argument("--data-dir", help="directory holding the data set's files")
-    show.add_argument(
+    add_option_argument(show)
+    show.add_argument("--no-progress", action="store_true", help="no download progress bar")
+    add_download_arguments(show)
+    show.set_defaults(func=run_show)
+
+
+def add_option_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--dataset-option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="data set option (repeatable), value parsed as JSON, e.g. n_train=256",
     )
-    show.add_argument("--no-progress", action="store_true", help="no download progress bar")
-    add_download_arguments(show)
-    show.set_defaults(func=run_show)
 
 
 def _cached(name: str, args: argparse.Namespace) -> str:
@@ -113,7 +122,36 @@ def _spec_of(name: str):
     return dataset_spec(name)
 
 
+def _user_data_lines(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """What ``datasets info`` says of the user's own data: read, as train would read it."""
+    args.dataset, args.data_dir = args.name, None
+    data = dataset_from_args(args)
+    info = data.info
+    lines: list[tuple[str, Any]] = [
+        ("name", data.name),
+        ("file", info.get("path")),
+        ("shape", "×".join(str(s) for s in data.shape)),
+        ("train / test", f"{len(data.train_x)} / {len(data.test_x)}"),
+        ("classes", data.num_classes or "no labels"),
+    ]
+    if info.get("classes"):
+        lines.append(("class names", ", ".join(map(str, info["classes"]))))
+    lines.append(("scaling", _settings(info.get("scaling"))))
+    lines.append(("split", _settings(info.get("split"))))
+    return lines
+
+
+def _settings(value: Any) -> str:
+    """A recorded dict as ``key=value, …`` (per-feature lists left out: too long to print)."""
+    if not isinstance(value, dict):
+        return str(value)
+    return ", ".join(f"{k}={v}" for k, v in value.items() if not isinstance(v, list))
+
+
 def run_info(args: argparse.Namespace) -> int:
+    if split_scheme(args.name) is not None:
+        _print_lines(_user_data_lines(args))
+        return 0
     spec = _spec_of(args.name)
     lines: list[tuple[str, Any]] = [
         ("name", spec.name),
@@ -139,10 +177,14 @@ def run_info(args: argparse.Namespace) -> int:
             lines.append(("  from", " | ".join(sources)))
     elif spec.needs_files:
         lines.append(("files", "pass --data-dir"))
+    _print_lines(lines)
+    return 0
+
+
+def _print_lines(lines: list[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
         print(f"{key:<{width}}  {value}")
-    return 0
 
 
 def run_download(args: argparse.Namespace) -> int:

@@ -99,7 +99,9 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         "mu = posterior location μ (default sparse)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the probes and estimates")
-    p.add_argument("--figures", metavar="DIR", help="write figures (PNG) into this directory")
+    p.add_argument(
+        "--figures", metavar="DIR", help="write figures (PNG) into this directory (created)"
+    )
     p.add_argument("--overwrite", action="store_true", help="replace existing figure files")
     add_device_argument(p)
     p.set_defaults(func=run)
@@ -120,8 +122,9 @@ def write_figures(
     from ..plots.traversals import save_latent_traversals
     from ..plots.usage import plot_code_usage
 
-    if not directory.is_dir():
-        raise DataError(f"{directory}: --figures directory does not exist")
+    if directory.exists() and not directory.is_dir():
+        raise DataError(f"{directory}: exists and is not a directory; --figures needs one")
+    directory.mkdir(parents=True, exist_ok=True)
     paths = {name: check_output_file(directory / name, overwrite) for name in FIGURES}
     written = []
     labels = labels_for(model, y)

@@ -14,13 +14,20 @@ import argparse
 import torch
 
 from ..errors import ConfigError
-from ..generation import SHARED_MODES, set_features, shared_attribute_samples, traverse
+from ..evaluation import encode_dataset
+from ..generation import (
+    SHARED_MODES,
+    set_features,
+    shared_attribute_samples,
+    traversal_values,
+    traverse,
+)
 from ..plots.generation import (
     save_feature_toggle_figure,
     save_shared_attribute_figure,
     save_traversal_figure,
 )
-from ..plots.traversals import most_active_dimensions
+from ..plots.traversals import most_varying
 from .common import (
     add_data_arguments,
     add_device_argument,
@@ -48,7 +55,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         nargs="+",
         help="latent dimensions to sweep (default: the 8 most active)",
     )
-    t.add_argument("--range", type=float, nargs=2, default=[-3.0, 3.0], metavar=("LOW", "HIGH"))
+    t.add_argument(
+        "--range",
+        type=float,
+        nargs=2,
+        metavar=("LOW", "HIGH"),
+        help="values each dimension sweeps (default: for each dimension, the range its code "
+        "takes over the first 1000 test images)",
+    )
     t.add_argument("--steps", type=int, default=9, help="values per dimension (default 9)")
     t.set_defaults(func=run_traverse)
 
@@ -97,17 +111,24 @@ def run_traverse(args: argparse.Namespace) -> int:
         raise ConfigError(f"--steps must be at least 2, got {args.steps}")
     out, model, data, x = _setup(args, [args.index])
     labels = data.test_y  # a conditional model's traversal keeps the image's label
+    first = None if labels is None else labels[:1000]
+    codes = encode_dataset(model, data.test_x[:1000], first)
+    label = None if labels is None else labels[args.index]
     dims = args.dims
-    if dims is None:
-        first = None if labels is None else labels[:1000]
-        dims = most_active_dimensions(model, data.test_x[:1000], first, count=8)
-    values = torch.linspace(args.range[0], args.range[1], args.steps)
-    images = traverse(model, x[0], dims, values, None if labels is None else labels[args.index])
+    if dims is None:  # the dimensions the model lets a traversal of this image set
+        own = encode_dataset(model, x, None if label is None else label[None])[0]
+        dims = most_varying(codes, 8, model.settable_elements(own))
+    if args.range is None:
+        values = traversal_values(codes, dims, args.steps)
+    else:
+        values = torch.linspace(args.range[0], args.range[1], args.steps)
+    images = traverse(model, x[0], dims, values, label)
     save_traversal_figure(
         images,
         dims,
-        values.tolist(),
+        values,
         out,
+        original=(x[0], reconstructions(model, x, None if label is None else label[None])[0]),
         title=f"{model.kind}: traversals of test image {args.index}",
     )
     print(f"wrote traversals of dimensions {dims} to {out}")

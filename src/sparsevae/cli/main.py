@@ -7,13 +7,14 @@ import importlib
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 
 from .._version import __version__
-from ..errors import SparseVAEError
+from ..errors import SparseVAEError, SparseVAEWarning
 
 # Each module defines ``add_parser(subparsers)`` and sets ``func`` on its parser.
 VERB_MODULES = (
@@ -115,11 +116,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """sparsevae's own warnings in one line on stderr; any other in Python's form."""
+    if issubclass(category, SparseVAEWarning):
+        print(f"sparsevae: warning: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not (args.threads == "auto" and args.verb in LIGHT_VERBS):
         set_threads(args.threads)
+    with warnings.catch_warnings():
+        warnings.showwarning = show_warning
+        warnings.simplefilter("always", SparseVAEWarning)  # every run's warning, not the first
+        return run_verb(args)
+
+
+def run_verb(args: argparse.Namespace) -> int:
+    """The verb's exit status; a user's error is one line on stderr."""
     try:
         return int(args.func(args) or 0)
     except SparseVAEError as exc:

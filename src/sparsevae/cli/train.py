@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..data import data_record
-from ..errors import CheckpointError, ConfigError
+from .._version import __version__
+from ..batching import eval_mode
+from ..data import Dataset, data_record
+from ..errors import CheckpointError, ConfigError, SparseVAEWarning
 from ..evaluation import evaluate_model
-from ..models import build_model
+from ..models import SparseVAEModel, build_model
 from ..models.registry import MODELS, model_class, model_parameters, rebuild_model
 from ..plots import reconstruction_pairs, save_image_grid
 from ..training import (
@@ -24,17 +28,23 @@ from ..training import (
     prepare_run_dir,
     read_config,
 )
+from ..training.checkpoints import TRAINING_CURVES, fresh_run_dir, newer_version, run_config
+from ..training.config import resolve_device
+from ..training.tracking import TRACKERS, check_trackers, open_trackers, scalars
 from .common import (
     add_data_arguments,
     add_device_argument,
     dataset_from_args,
     parse_option,
+    reconstructions,
     run_dataset,
+    sample_labels,
 )
 from .model_flags import model_flags
 from .output import format_table, warn_about_usage
 
-DEFAULT_EPOCHS = 10
+# The training flags' defaults are TrainConfig's.
+DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 
 def add_parser(verbs: argparse._SubParsersAction) -> None:
@@ -47,8 +57,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--model", help=f"model kind (required unless resuming): {', '.join(sorted(MODELS))}"
     )
-    add_data_arguments(p)
-    p.set_defaults(dataset="digits")
+    data = add_data_arguments(p, default="digits")
+    data.add_argument(
+        "--train-limit",
+        type=int,
+        metavar="N",
+        help="train on the first N training examples only (default: all); the run records it, "
+        "so --resume continues on the same ones",
+    )
     p.add_argument("--out", help="run directory to write (required unless resuming)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
@@ -74,28 +90,53 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
 
     t = p.add_argument_group("training")
-    t.add_argument("--epochs", type=int, help=f"epochs in total (default {DEFAULT_EPOCHS})")
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
+    t.add_argument("--epochs", type=int, help=f"epochs in total (default {DEFAULTS['epochs']})")
     t.add_argument(
-        "--kl-warmup", type=float, default=0.0, help="epochs over which the KL weight rises 0 → 1"
+        "--batch-size",
+        type=int,
+        default=DEFAULTS["batch_size"],
+        help="examples per step (default %(default)s)",
     )
-    t.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
+    t.add_argument(
+        "--lr", type=float, default=DEFAULTS["lr"], help="learning rate (default %(default)g)"
+    )
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULTS["seed"],
+        help="seed of weights and batches (default %(default)s)",
+    )
+    t.add_argument(
+        "--grad-clip",
+        type=float,
+        help="clip the gradient norm to this value (default: no clipping)",
+    )
+    t.add_argument(
+        "--kl-warmup",
+        type=float,
+        default=DEFAULTS["kl_warmup_epochs"],
+        help="epochs over which the KL weight rises 0 → 1 (default %(default)g: none)",
+    )
+    t.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default=DEFAULTS["optimizer"],
+        help="the optimiser (default %(default)s)",
+    )
     t.add_argument(
         "--ema",
         type=float,
-        default=0.0,
+        default=DEFAULTS["ema_decay"],
         metavar="DECAY",
         help="keep an exponential moving average of the weights with this decay (e.g. 0.999) and "
-        "use it as the trained model (default 0: off)",
+        "use it as the trained model (default %(default)g: off)",
     )
     t.add_argument(
         "--checkpoint-every",
         type=int,
-        default=1,
-        help="epochs between checkpoints (one is always written at the end, and on Ctrl-C)",
+        default=DEFAULTS["checkpoint_every"],
+        help="epochs between checkpoints (default %(default)s; one is always written at the end, "
+        "and on Ctrl-C)",
     )
     t.add_argument(
         "--nan-policy",
@@ -103,8 +144,42 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         help="on a non-finite loss or gradient: stop (default; the last good checkpoint is kept) "
         "or skip the batch and count it",
     )
+    k = p.add_argument_group("experiment tracking")
+    k.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        choices=TRACKERS,
+        help="also log the config, every loss term, schedule value and test metric per epoch, "
+        "and the figures to tensorboard (event files in OUT/tensorboard) or mlflow (a local "
+        "mlruns/ unless --mlflow-uri or $MLFLOW_TRACKING_URI); repeatable; optional extras: "
+        "pip install 'sparsevae[tensorboard]' or 'sparsevae[mlflow]'",
+    )
+    k.add_argument(
+        "--mlflow-uri",
+        metavar="URI",
+        help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/"
+        "mlflow.db here); the experiment is $MLFLOW_EXPERIMENT_NAME or sparsevae",
+    )
     add_device_argument(p)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (the line per epoch stays; --quiet drops it too)",
+    )
+    say = p.add_mutually_exclusive_group()
+    say.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no line per epoch: only the final metrics, warnings and errors",
+    )
+    say.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="each epoch's line also shows the schedules' values (KL weight, sharpness c, …)",
+    )
     p.set_defaults(func=run)
 
 
@@ -129,6 +204,7 @@ def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    args.no_progress = args.no_progress or args.quiet  # download bars too
     try:
         if args.resume is not None:
             return resume(args)
@@ -145,7 +221,7 @@ def train_new(args: argparse.Namespace) -> int:
     model_class(args.model)  # unknown model: fail before loading data
     kwargs = model_kwargs(args, args.model)
     config = TrainConfig(
-        epochs=DEFAULT_EPOCHS if args.epochs is None else args.epochs,
+        epochs=DEFAULTS["epochs"] if args.epochs is None else args.epochs,
         nan_policy=args.nan_policy or "stop",
         batch_size=args.batch_size,
         lr=args.lr,
@@ -157,20 +233,32 @@ def train_new(args: argparse.Namespace) -> int:
         optimizer=args.optimizer,
         ema_decay=args.ema,
     )
-    data = dataset_from_args(args)
+    resolve_device(config.device)  # before loading data or making a run directory
+    check_trackers(args.log)
+    data = dataset_from_args(args).first_train(args.train_limit)
+    note_on_flat_rows(data)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)
     torch.manual_seed(args.seed)  # the model's initial weights follow the seed too
     model = build_model(args.model, **kwargs)
-    run_dir = prepare_run_dir(args.out, overwrite=args.overwrite)
-    data_info = data_record(args.dataset, data, data_dir=args.data_dir)
-    trainer = Trainer(
-        model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
+    data_info = data_record(
+        args.dataset, data, data_dir=args.data_dir, train_limit=args.train_limit
     )
-    trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y)
-    finish(model, data, run_dir, args)
+    with fresh_run_dir(args.out, overwrite=args.overwrite) as run_dir:
+        train_and_report(model, config, data, run_dir, data_info, args)
     return 0
+
+
+def note_on_flat_rows(data: Dataset) -> None:
+    """Rows that are not square images train as they are; say how to view them as images."""
+    if len(data.shape) == 3 and data.shape[:2] == (1, 1) and data.shape[2] > 1:
+        print(
+            f"sparsevae: note: {data.name}: examples are rows of {data.shape[2]} values, shown as "
+            f"1×{data.shape[2]} strips in the figures; --dataset-option shape=[C,H,W] makes them "
+            "images",
+            file=sys.stderr,
+        )
 
 
 def resume(args: argparse.Namespace) -> int:
@@ -181,70 +269,105 @@ def resume(args: argparse.Namespace) -> int:
         raise ConfigError(f"--resume {args.resume} and --out {args.out} name different runs")
     run_dir = prepare_run_dir(target, resume=True)
     saved = read_config(run_dir)
+    newer = newer_version(saved)
+    if newer:
+        warnings.warn(
+            f"{run_dir} was written by sparsevae {newer}, newer than this {__version__}; resuming "
+            f"rewrites its checkpoint as {__version__} (stop now and upgrade to keep it as it is)",
+            SparseVAEWarning,
+            stacklevel=1,
+        )
     if args.model is not None and args.model != saved["model"]["kind"]:
         raise ConfigError(
             f"{run_dir} is a {saved['model']['kind']!r} run; --model {args.model} cannot resume it"
         )
     try:
         model = rebuild_model(saved["model"]["kind"], saved["model"]["config"])
-        changes: dict[str, Any] = {}
-        if args.epochs is not None:  # resuming may extend a run, never shorten it
-            planned = int(saved["training"].get("epochs", 0))
-            if args.epochs < planned:
-                print(
-                    f"sparsevae: note: {run_dir} is set to {planned} epochs and resuming never "
-                    f"shortens a run; --epochs {args.epochs} is ignored",
-                    file=sys.stderr,
-                )
-            changes["epochs"] = max(args.epochs, planned)
-        if args.nan_policy is not None:
-            changes["nan_policy"] = args.nan_policy
-        config = TrainConfig.from_dict({**saved["training"], **changes})
+        config = resumed_config(saved["training"], args, run_dir)
     except (ConfigError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{run_dir}: config.json cannot be resumed: {exc}") from None
-    data_info = saved.get("data", {})
+    check_trackers(args.log)
     # The run's own data set, rebuilt with its recorded options (and scaling for user data).
     data = run_dataset(saved, data_dir=args.data_dir, args=args)
-    trainer = Trainer(
-        model, config, run_dir=run_dir, data_info=data_info, progress=not args.no_progress
-    )
-    trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=True)
-    finish(model, data, Path(run_dir), args)
+    train_and_report(model, config, data, run_dir, saved.get("data", {}), args, resume=True)
     return 0
 
 
-def finish(model, data, run_dir: Path, args: argparse.Namespace) -> None:
-    """Figures and the final metrics of a finished run."""
-    model.eval()
-    x = data.test_x[:32].to(model.device)
-    y = (
-        data.test_y[:32].to(model.device)
-        if (model.num_classes and data.test_y is not None)
-        else None
-    )
-    with torch.no_grad():
-        save_image_grid(
-            reconstruction_pairs(x, model.reconstruct(x, y)),
-            run_dir / "reconstructions.png",
-            ncols=8,
-            title=f"{model.kind} on {data.name}: test images (odd rows) and reconstructions",
+def resumed_config(
+    training: dict[str, Any], args: argparse.Namespace, run_dir: Path
+) -> TrainConfig:
+    """The run's training options with what resuming may change: more epochs, the NaN policy."""
+    changes: dict[str, Any] = {}
+    if args.epochs is not None:  # resuming may extend a run, never shorten it
+        planned = int(training.get("epochs", 0))
+        if args.epochs < planned:
+            print(
+                f"sparsevae: note: {run_dir} is set to {planned} epochs and resuming never "
+                f"shortens a run; --epochs {args.epochs} is ignored",
+                file=sys.stderr,
+            )
+        changes["epochs"] = max(args.epochs, planned)
+    if args.nan_policy is not None:
+        changes["nan_policy"] = args.nan_policy
+    return TrainConfig.from_dict({**training, **changes})
+
+
+def train_and_report(
+    model: SparseVAEModel,
+    config: TrainConfig,
+    data: Dataset,
+    run_dir: Path,
+    data_info: dict[str, Any],
+    args: argparse.Namespace,
+    *,
+    resume: bool = False,
+) -> None:
+    """Train (or continue) a run with the trackers asked for (``--log``), then its figures and
+    final metrics, which the trackers get too."""
+    params = run_config(model, data_info, asdict(config))
+    with open_trackers(args.log, run_dir, params, mlflow_uri=args.mlflow_uri) as trackers:
+        trainer = Trainer(
+            model,
+            config,
+            run_dir=run_dir,
+            data_info=data_info,
+            progress=not args.no_progress,
+            callbacks=[trackers],
+            epoch_lines=not args.quiet,
+            verbose=args.verbose,
         )
-        if model.is_variational:
-            n = 64
-            labels = (
-                torch.arange(n, device=model.device) % model.num_classes
-                if model.num_classes
-                else None
-            )
-            save_image_grid(
-                model.sample(n, labels),
-                run_dir / "samples.png",
-                ncols=8,
-                title=f"{model.kind}: samples from the prior",
-            )
+        history = trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=resume)
+        figures, metrics = finish(model, data, Path(run_dir))
+        epoch = history[-1]["epoch"] if history else 0
+        trackers.log_metrics({f"final/{k}": v for k, v in scalars(metrics).items()}, epoch)
+        trackers.log_figures(figures, epoch)
+
+
+def finish(
+    model: SparseVAEModel, data: Dataset, run_dir: Path
+) -> tuple[list[Path], dict[str, Any]]:
+    """Figures and the final metrics of a finished run: the figure files (the trainer's curves
+    among them) and the metrics, which are printed."""
+    x = data.test_x[:32]
+    y = data.test_y[:32] if data.test_y is not None else None
+    figures = [run_dir / TRAINING_CURVES, run_dir / "reconstructions.png"]
+    save_image_grid(
+        reconstruction_pairs(x, reconstructions(model, x, y)),
+        figures[-1],
+        ncols=8,
+        title=f"{model.kind} on {data.name}: test images (odd rows) and reconstructions",
+    )
+    if model.is_variational:
+        with eval_mode(model):
+            samples = model.sample(64, sample_labels(model, 64)).cpu()
+        figures.append(run_dir / "samples.png")
+        save_image_grid(
+            samples, figures[-1], ncols=8, title=f"{model.kind}: samples from the prior"
+        )
     metrics = evaluate_model(model, data.test_x, data.test_y)
     # The final table is the run's result, not progress: --no-progress keeps it.
     print(f"\ntest metrics of {model.kind} on {data.name}:")
     print(format_table(metrics))
     print(f"run written to {run_dir}")
     warn_about_usage(model, metrics)
+    return [path for path in figures if path.is_file()], metrics

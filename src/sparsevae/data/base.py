@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..errors import DataError
@@ -29,10 +31,32 @@ class Dataset:
     factor_names: list[str] | None = None
     num_classes: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    # Where each train and test example sits in its source (a file's rows, a folder's sorted
+    # files), for sets split or shuffled here: encode --split all writes codes in that order.
+    source_rows: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self.train_x.shape[1:])
+
+    def first_train(self, n: int | None) -> Dataset:
+        """The set with its first ``n`` training examples only (all for None or 0)."""
+        if not n:
+            return self
+        if int(n) != n or n < 1:
+            raise DataError(f"a training limit must be a positive whole number, got {n!r}")
+
+        def head(values: Any) -> Any:
+            return None if values is None else values[:n]
+
+        rows = self.source_rows
+        return dataclasses.replace(
+            self,
+            train_x=self.train_x[:n],
+            train_y=head(self.train_y),
+            train_factors=head(self.train_factors),
+            source_rows=None if rows is None else (rows[0][:n], rows[1]),
+        )
 
     def split(self, which: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         if which == "train":
@@ -72,3 +96,14 @@ def validate_images(x: torch.Tensor, what: str) -> None:
     lo, hi = float(x.min()), float(x.max())
     if lo < 0.0 or hi > 1.0:
         raise DataError(f"{what}: values must lie in [0, 1], found [{lo:.4g}, {hi:.4g}]")
+
+
+def check_label_shape(shape: tuple[int, ...], n: int, what: str) -> None:
+    """Labels come as one class per example: shape ``(n,)`` (or ``(n, 1)``); else a DataError."""
+    if len(shape) == 0 or len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        hint = " (one-hot rows? pass y.argmax(1))" if len(shape) == 2 else ""
+        raise DataError(
+            f"{what}: labels must be 1-D, one class per example; got shape {tuple(shape)}{hint}"
+        )
+    if shape[0] != n:
+        raise DataError(f"{what}: {n} examples but {shape[0]} labels")

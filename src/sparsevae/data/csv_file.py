@@ -85,9 +85,11 @@ def load_csv(
     scaling: dict | str = "auto",
     test_fraction: float = 0.1,
     split_seed: int = 0,
+    shape: list[int] | None = None,
 ) -> Dataset:
     """Rows of numeric features (a header row is detected); ``label_column`` (index or header
-    name) holds labels.  Each feature is scaled to [0, 1] by its own training range."""
+    name) holds labels.  Each feature is scaled to [0, 1] by its own training range.  Rows are
+    shaped as :func:`.user.as_nchw` shapes them (``shape`` to choose)."""
     p = existing_path(path, "csv file")
     header, body = _read_rows(p, delimiter)
     width = len(header) if header else len(body[0])
@@ -100,8 +102,8 @@ def load_csv(
         f"csv:{path}",
         "csv",
         p,
-        as_nchw(x[tr], f"{p} (train)"),
-        as_nchw(x[te], f"{p} (test)"),
+        as_nchw(x[tr], f"{p} (train)", shape),
+        as_nchw(x[te], f"{p} (test)", shape),
         None if y is None else y[tr],
         None if y is None else y[te],
         check_scaling(scaling),
@@ -111,4 +113,5 @@ def load_csv(
             "columns": columns,
             "classes": classes,
         },
+        rows=(tr, te),
     )

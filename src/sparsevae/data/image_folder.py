@@ -11,7 +11,7 @@ from ..errors import DataError
 from .base import Dataset
 from .registry import register_scheme
 from .scaling import check_scaling
-from .user import build_dataset, existing_path, fixed_split, split_record
+from .user import build_dataset, existing_path, fixed_split, shuffled_split, split_record
 
 Labelled = tuple[np.ndarray, np.ndarray | None]  # images (N, C, H, W) and labels (or None)
 
@@ -108,17 +108,41 @@ def _train_test_folders(
 
 
 def _one_folder(
-    p: Path, color: bool, size: tuple[int, int] | None, test_fraction: float, split_seed: int
-) -> tuple[Labelled, Labelled, list[str] | None]:
-    """The images of ``p`` (flat or in class folders), split here."""
+    p: Path, color: bool, size: tuple[int, int] | None
+) -> tuple[Labelled, list[str] | None]:
+    """The images of ``p`` (flat or in class folders) in sorted order, with their labels."""
     files, classes, labels = _image_files(p)
     if not files:
         raise DataError(f"{p}: no images found")
-    images = _read_images(files, color, size)
-    tr, te = fixed_split(len(images), test_fraction, split_seed, str(p))
-    y = _labels(labels)
-    train_y, test_y = (y[tr], y[te]) if y is not None else (None, None)
-    return (images[tr], train_y), (images[te], test_y), classes
+    return (_read_images(files, color, size), _labels(labels)), classes
+
+
+def _take(part: Labelled, rows: np.ndarray) -> Labelled:
+    images, labels = part
+    return images[rows], None if labels is None else labels[rows]
+
+
+def _split(
+    p: Path, color: bool, size: tuple[int, int] | None, test_fraction: float, split_seed: int,
+    stratify: bool,
+) -> tuple[Labelled, Labelled, list[str] | None, Any, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """Train and test images in a seeded random order (a sorted folder would put one class
+    first), the class names, the split's record and the images' places in the sorted files."""
+    if (p / "train").is_dir() and (p / "test").is_dir():
+        train, test, classes = _train_test_folders(p, color, size)
+        rng = np.random.default_rng(split_seed)
+        n = len(train[0])
+        rows = (rng.permutation(n), n + rng.permutation(len(test[0])))
+        return _take(train, rows[0]), _take(test, rows[1] - n), classes, "folders", rows
+    everything, classes = _one_folder(p, color, size)
+    n = len(everything[0])
+    if stratify:  # each class in both splits, in proportion
+        rows = shuffled_split(everything[1], n, test_fraction, split_seed, str(p))
+        split = split_record(test_fraction, split_seed, "stratified")
+    else:  # the split of sparsevae 0.1.0, which runs recorded without a method were made with
+        rows = fixed_split(n, test_fraction, split_seed, str(p))
+        split = split_record(test_fraction, split_seed)
+    return _take(everything, rows[0]), _take(everything, rows[1]), classes, split, rows
 
 
 @register_scheme("folder")
@@ -129,20 +153,18 @@ def load_folder(
     test_fraction: float = 0.1,
     split_seed: int = 0,
     scaling: dict | str = "auto",
+    stratify: bool = True,
 ) -> Dataset:
     """Images in a folder: flat, one sub-folder per class, or ``train/`` and ``test/`` folders
-    (each flat or with class sub-folders).  Grey unless ``color``; all one size unless ``size``."""
+    (each flat or with class sub-folders).  Grey unless ``color``; all one size unless ``size``.
+    A split made here is stratified by class (``stratify``); both splits are shuffled under
+    ``split_seed``."""
     p = existing_path(path, "image folder")
     if not p.is_dir():
         raise DataError(f"{p}: not a folder; folder:PATH needs a directory of images")
-    size_hw = _size_hw(size)
-    split: Any
-    if (p / "train").is_dir() and (p / "test").is_dir():
-        train, test, classes = _train_test_folders(p, color, size_hw)
-        split = "folders"
-    else:
-        train, test, classes = _one_folder(p, color, size_hw, test_fraction, split_seed)
-        split = split_record(test_fraction, split_seed)
+    train, test, classes, split, rows = _split(
+        p, color, _size_hw(size), test_fraction, split_seed, stratify
+    )
     return build_dataset(
         f"folder:{path}",
         "folder",
@@ -154,4 +176,5 @@ def load_folder(
         check_scaling(scaling),
         per_feature=False,
         extra_info={"split": split, "classes": classes, "color": color},
+        rows=rows,
     )

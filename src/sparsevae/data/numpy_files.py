@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .base import Dataset
+from .base import Dataset, check_label_shape
 from .registry import register_scheme
 from .scaling import check_scaling
 from .user import as_nchw, build_dataset, existing_path, fixed_split, split_record
@@ -27,19 +27,33 @@ def _pick(arrays: dict[str, np.ndarray], keys: tuple[str, ...]) -> np.ndarray | 
     return None
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _load(path: Path, kind: str) -> np.ndarray | np.lib.npyio.NpzFile:
     try:
         return np.load(path, allow_pickle=False)  # no pickles: a data file must not run code
     except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+        raise DataError(f"{path}: not a readable .{kind} file ({exc})") from None
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    loaded = _load(path, "npy")
+    if not isinstance(loaded, np.ndarray):
+        loaded.close()
+        raise DataError(f"{path}: is an .npz archive of arrays; name it as npz:{path}")
+    return loaded
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return {k: npz[k] for k in npz.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    loaded = _load(path, "npz")
+    if isinstance(loaded, np.ndarray):
+        raise DataError(f"{path}: is a single .npy array; name it as npy:{path}")
+    with loaded as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def _check_labels(y: np.ndarray | None, n: int, what: str) -> None:
+    """Labels for a file split here must come one per example, before the split indexes them."""
+    if y is not None:
+        check_label_shape(y.shape, n, what)
 
 
 @register_scheme("npz")
@@ -57,7 +71,7 @@ def load_npz(
     train, test = _pick(arrays, TRAIN_KEYS), _pick(arrays, TEST_KEYS)
     if train is not None and test is not None:
         train_y, test_y = _pick(arrays, TRAIN_LABEL_KEYS), _pick(arrays, TEST_LABEL_KEYS)
-        split = "file"
+        split, rows = "file", None
     else:
         x = _pick(arrays, SINGLE_KEYS) if train is None else train
         if x is None:
@@ -66,10 +80,11 @@ def load_npz(
                 f"{', '.join(arrays) or 'nothing'})"
             )
         y = _pick(arrays, SINGLE_LABEL_KEYS if train is None else TRAIN_LABEL_KEYS)
+        _check_labels(y, len(x), str(p))
         tr, te = fixed_split(len(x), test_fraction, split_seed, str(p))
         train, test = x[tr], x[te]
         train_y, test_y = (y[tr], y[te]) if y is not None else (None, None)
-        split = split_record(test_fraction, split_seed)
+        split, rows = split_record(test_fraction, split_seed), (tr, te)
     return build_dataset(
         f"npz:{path}",
         "npz",
@@ -81,6 +96,7 @@ def load_npz(
         check_scaling(scaling),
         per_feature=False,
         extra_info={"split": split},
+        rows=rows,
     )
 
 
@@ -99,8 +115,7 @@ def load_npy(
     y = None
     if labels is not None:
         y = _read_npy(existing_path(labels, "labels file"))
-        if len(y) != len(x):
-            raise DataError(f"{labels}: {len(y)} labels for {len(x)} examples in {p}")
+        _check_labels(y, len(x), f"{labels} (labels of {p})")
     tr, te = fixed_split(len(x), test_fraction, split_seed, str(p))
     return build_dataset(
         f"npy:{path}",
@@ -113,4 +128,5 @@ def load_npy(
         check_scaling(scaling),
         per_feature=False,
         extra_info={"split": split_record(test_fraction, split_seed)},
+        rows=(tr, te),
     )

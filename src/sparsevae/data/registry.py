@@ -96,10 +96,13 @@ def dataset_spec(name: str) -> DatasetSpec:
         ) from None
 
 
+def loader_options(loader: Callable[..., Dataset]) -> set[str]:
+    """The keyword options a data set's loader takes (``data_dir`` and ``download`` aside)."""
+    return {p for p in inspect.signature(loader).parameters if p not in ("data_dir", "download")}
+
+
 def _check_options(name: str, loader: Callable[..., Dataset], options: dict[str, Any]) -> None:
-    accepted = {
-        p for p in inspect.signature(loader).parameters if p not in ("data_dir", "download")
-    }
+    accepted = loader_options(loader)
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise DataError(

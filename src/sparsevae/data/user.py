@@ -5,7 +5,8 @@ into [0, 1] in :mod:`.scaling`.  What they share is here: examples shaped ``(N, 
 the fixed train/test split, and the :class:`Dataset` with its record.
 
 Where a file has no train/test split, a fixed one is made: a permutation under ``split_seed``,
-the last ``test_fraction`` of it is the test set; each split keeps the file's row order.
+the last ``test_fraction`` of it is the test set; each split keeps the file's row order.  A folder
+of images, sorted by class and name, is split stratified by class and shuffled instead.
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .base import Dataset
+from .base import Dataset, check_label_shape
 from .scaling import apply_scaling, infer_scaling
 
 
 def as_nchw(array: np.ndarray, what: str, shape: list[int] | None = None) -> np.ndarray:
     """Examples as ``(N, C, H, W)``: (N, H, W) gains a channel, channels-last is transposed,
-    feature rows (N, D) become (N, 1, 1, D) unless ``shape`` reshapes them."""
+    flat rows (N, D) become square images (N, 1, √D, √D) when D is a square number and
+    (N, 1, 1, D) otherwise, unless ``shape`` reshapes them."""
     if array.ndim < 2 or len(array) == 0:
         raise DataError(f"{what}: expected a batch of examples (N, ...), got shape {array.shape}")
     if shape is not None:
@@ -32,6 +34,9 @@ def as_nchw(array: np.ndarray, what: str, shape: list[int] | None = None) -> np.
             raise DataError(f"{what}: cannot reshape examples of {array.shape[1:]} to {shape}")
         array = array.reshape(len(array), *shape)
     if array.ndim == 2:
+        side = math.isqrt(array.shape[1])
+        if side * side == array.shape[1]:  # flattened square images, the common case
+            return array.reshape(len(array), 1, side, side)
         return array[:, None, None, :]
     if array.ndim == 3:
         return array[:, None]
@@ -53,9 +58,9 @@ def as_nchw(array: np.ndarray, what: str, shape: list[int] | None = None) -> np.
 def as_labels(y: np.ndarray | None, n: int, what: str) -> torch.Tensor | None:
     if y is None:
         return None
-    y = np.asarray(y).reshape(-1)
-    if len(y) != n:
-        raise DataError(f"{what}: {n} examples but {len(y)} labels")
+    y = np.asarray(y)
+    check_label_shape(y.shape, n, what)
+    y = y.reshape(-1)
     if not np.issubdtype(y.dtype, np.integer):
         if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
             y = y.astype(np.int64)
@@ -79,9 +84,34 @@ def fixed_split(
     return np.sort(order[:-n_test]), np.sort(order[-n_test:])
 
 
-def split_record(test_fraction: float, split_seed: int) -> dict[str, float | int]:
-    """How :func:`fixed_split` split a file, as a data set's ``info["split"]`` records it."""
-    return {"test_fraction": test_fraction, "split_seed": split_seed}
+def shuffled_split(
+    labels: np.ndarray | None, n: int, test_fraction: float, split_seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test rows in a seeded random order; with ``labels``, stratified: each class gives
+    ``test_fraction`` of its examples (rounded) to the test split.  For sources kept in a sorted
+    order (a folder of class folders), where :func:`fixed_split` would leave each split sorted."""
+    train, test = fixed_split(n, test_fraction, split_seed, what)  # checks and sizes
+    rng = np.random.default_rng(split_seed)
+    if labels is not None:
+        parts = [rng.permutation(np.flatnonzero(labels == c)) for c in np.unique(labels)]
+        counts = [round(len(members) * test_fraction) for members in parts]
+        test = np.concatenate([m[:k] for m, k in zip(parts, counts, strict=True)])
+        train = np.concatenate([m[k:] for m, k in zip(parts, counts, strict=True)])
+        if len(test) == 0:  # every class too small to give one: one example still goes
+            test, train = train[:1], train[1:]
+    return rng.permutation(train), rng.permutation(test)
+
+
+def split_record(
+    test_fraction: float, split_seed: int, method: str | None = None
+) -> dict[str, float | int | str]:
+    """How a file was split, as a data set's ``info["split"]`` records it; ``method`` names a
+    split other than :func:`fixed_split`'s."""
+    record: dict[str, float | int | str] = {
+        "test_fraction": test_fraction,
+        "split_seed": split_seed,
+    }
+    return record if method is None else {**record, "method": method}
 
 
 def build_dataset(
@@ -95,11 +125,16 @@ def build_dataset(
     scaling: dict | str,
     per_feature: bool,
     extra_info: dict | None = None,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """The :class:`Dataset` of a user file: ``scaling`` (a recorded one, or a kind to fit on the
-    training split) applied to both splits and recorded in ``info``."""
+    training split) applied to both splits and recorded in ``info``; ``rows`` are the examples'
+    places in the file (``Dataset.source_rows``)."""
     if train.shape[1:] != test.shape[1:]:
         raise DataError(f"{path}: train examples are {train.shape[1:]}, test {test.shape[1:]}")
+    for values, part in ((train, "train"), (test, "test")):
+        if values.dtype.kind == "f" and not np.isfinite(values).all():  # before any arithmetic
+            raise DataError(f"{path} ({part}): contains NaN or infinite values")
     fitted = scaling if isinstance(scaling, dict) else infer_scaling(train, scaling, per_feature)
     ty = as_labels(train_y, len(train), f"{path} (train)")
     sy = as_labels(test_y, len(test), f"{path} (test)")
@@ -117,6 +152,7 @@ def build_dataset(
             "scaling": fitted,
             **(extra_info or {}),
         },
+        source_rows=rows,
     )
 
 

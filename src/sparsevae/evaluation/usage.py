@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.base import check_label_shape
 from ..errors import ConfigError, DataError
 
 ALWAYS_ON = 0.99  # a latent active for at least this fraction of inputs is "always on"
@@ -193,10 +194,9 @@ def as_labels(labels: torch.Tensor | np.ndarray | None, n: int) -> torch.Tensor 
     """``labels`` as a flat tensor of ``n`` entries (None stays None)."""
     if labels is None:
         return None
-    labels = torch.as_tensor(labels).flatten()
-    if len(labels) != n:
-        raise DataError(f"{len(labels)} labels for {n} codes")
-    return labels
+    labels = torch.as_tensor(labels)
+    check_label_shape(tuple(labels.shape), n, "codes")
+    return labels.flatten()
 
 
 def code_usage(

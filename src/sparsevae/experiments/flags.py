@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any, TypeVar
 
+from ..errors import ConfigError
+
 S = TypeVar("S")
 
 
@@ -90,6 +92,23 @@ def settings_from_flags(
     values.update(preset_values(args, full, quick))
     values.update(given)
     return settings(**values)
+
+
+def datasets_for(data_dirs: Sequence[str], datasets: Sequence[str] | None) -> list[str] | None:
+    """The data sets of a sweep: ``--datasets`` as given, else those that ``--data-dir
+    NAME=DIR`` entries name (None: neither, the protocol's own).  A named directory that
+    ``--datasets`` leaves out is an error: it would be ignored."""
+    named = [value.split("=", 1)[0].strip() for value in data_dirs if "=" in value]
+    if datasets is None:
+        return list(dict.fromkeys(named)) or None
+    left_out = [name for name in named if name not in datasets]
+    if left_out:
+        raise ConfigError(
+            f"--data-dir names {', '.join(left_out)}, which --datasets {' '.join(datasets)} "
+            "leaves out; add it to --datasets (or leave --datasets out: the sets named in "
+            "--data-dir are then the sweep's)"
+        )
+    return list(datasets)
 
 
 def parse_data_dirs(values: Sequence[str], datasets: Sequence[str]) -> dict[str, str]:

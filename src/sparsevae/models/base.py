@@ -11,10 +11,19 @@ Every hook is declared here with its default, so callers never probe a model wit
 ``fit_closed_form(x)``       models with ``fits_in_closed_form = True`` are fitted by it instead
                              of gradient steps
 ``extra_metrics(x, y)``      model-specific numbers that join ``evaluate_model`` (default: none)
+``settable_elements(code)``  the elements of one code a traversal may change (default: all)
 ``posterior`` / ``prior`` /  variational models only (``is_variational = True``); the others
 ``prior_for`` / ``elbo`` /   raise :class:`ConfigError`
 ``sample``
 ===========================  =================================================================
+
+The public ``encode``, ``decode`` and ``elbo`` take NumPy arrays as well as tensors: the base class
+wraps each subclass's own methods (:func:`.inputs.checked_call`), so their input is checked
+against ``input_shape`` / ``latent_dim`` (flat rows are reshaped, integer values and other shapes
+are a one-line :class:`DataError`) and moved to the model's device and dtype before the subclass
+sees it.  In eval mode these calls run without autograd unless their input requires a gradient:
+codes and images come back as plain tensors (``model.encode(x).numpy()`` works); in training mode,
+as inside ``loss``, the graph is kept.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .config import ModelConfig
+from .inputs import CHECKED_METHODS, checked_call
 
 
 @dataclass
@@ -80,6 +90,14 @@ class SparseVAEModel(nn.Module):
     input_shape: tuple[int, ...]
     latent_dim: int
     num_classes: int = 0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Wrap the subclass's own ``encode``, ``decode`` and ``elbo`` in the input check."""
+        super().__init_subclass__(**kwargs)
+        for name in CHECKED_METHODS:
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "checks_inputs", False):
+                setattr(cls, name, checked_call(method, name))
 
     def __init__(self, config: ModelConfig | None = None, /, **options: Any) -> None:
         super().__init__()
@@ -134,6 +152,11 @@ class SparseVAEModel(nn.Module):
     def extra_metrics(self, x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, float]:
         """Model-specific test metrics that join ``evaluate_model``'s (default: none)."""
         return {}
+
+    def settable_elements(self, code: torch.Tensor) -> torch.Tensor:
+        """Boolean ``(latent_dim,)``: the elements of one example's ``code`` that can take other
+        values and still decode (block codes: the example's own block)."""
+        return torch.ones_like(code, dtype=torch.bool)
 
     # -- variational models (``is_variational``) override these ----------------------------------
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None):

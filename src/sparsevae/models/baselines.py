@@ -24,7 +24,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from .base import LossOutput, SparseVAEModel
-from .blocks import gather_blocks, scatter_blocks
+from .blocks import gather_blocks, own_block, scatter_blocks
 from .config import ModelConfig, latent_dim_option, option, require
 from .registry import register_model
 
@@ -247,3 +247,6 @@ class MixturePCA(ClosedFormModel):
         winner, code = gather_blocks(z, self.components, self.component_dim, self.kind)
         flat = self.means[winner] + torch.einsum("nde,ne->nd", self.bases[winner], code)
         return flat.reshape(len(z), *self.input_shape)
+
+    def settable_elements(self, code: torch.Tensor) -> torch.Tensor:
+        return own_block(code, self.components)

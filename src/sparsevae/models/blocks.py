@@ -15,6 +15,16 @@ def scatter_blocks(winner: torch.Tensor, code: torch.Tensor, components: int) ->
     return sparse.reshape(len(code), components * code.shape[1])
 
 
+def own_block(code: torch.Tensor, components: int) -> torch.Tensor:
+    """Boolean ``(K·E,)``: the elements of the block that holds one code's non-zeros (all of them
+    with one component): the elements a traversal may set and the code still decode."""
+    blocks = code.reshape(components, -1) != 0
+    if components == 1 or not bool(blocks.any()):
+        return torch.ones_like(code, dtype=torch.bool)
+    own = blocks.any(-1, keepdim=True).expand_as(blocks)
+    return own.reshape(-1)
+
+
 def gather_blocks(
     z: torch.Tensor, components: int, component_dim: int, kind: str
 ) -> tuple[torch.Tensor, torch.Tensor]:

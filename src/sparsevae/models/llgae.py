@@ -31,7 +31,7 @@ from torch import nn
 from ..batching import eval_mode, map_batches
 from .base import LossOutput, SparseVAEModel
 from .baselines import MixturePCA
-from .blocks import gather_blocks, scatter_blocks
+from .blocks import gather_blocks, own_block, scatter_blocks
 from .config import ModelConfig, option, require
 from .registry import register_model
 
@@ -192,6 +192,9 @@ class LLGAE(SparseVAEModel):
         z = z.to(self.means.dtype)
         winner, code = gather_blocks(z, self.components, self.component_dim, self.kind)
         return self._reconstruct_flat(winner, code).reshape(len(z), *self.input_shape)
+
+    def settable_elements(self, code: torch.Tensor) -> torch.Tensor:
+        return own_block(code, self.components)
 
     def assign(self, x: torch.Tensor) -> torch.Tensor:
         """The winning component of each example, ``(N,)`` (the discrete part of the code)."""

@@ -21,7 +21,7 @@ SHARPNESS_SCHEDULES = ("linear", "constant")
 @dataclasses.dataclass(frozen=True)
 class VSCConfig(VAEConfig):
     alpha: float = option(
-        0.5, "prior probability α that a code element is active, in (0, 1)", flag="--alpha"
+        0.5, "α, the prior probability that a code element is active, in (0, 1)", flag="--alpha"
     )
     sharpness_start: float = option(
         50.0, "sharpness c of the relaxed draws at the start of training", flag="--c-start"
@@ -41,7 +41,7 @@ class VSCConfig(VAEConfig):
         super().check()
         require(
             0.0 < self.alpha < 1.0,
-            f"alpha (the prior probability that an element is active) must be in (0, 1), "
+            f"alpha (α, the prior probability that a code element is active) must be in (0, 1), "
             f"got {self.alpha}",
         )
         require(

@@ -7,7 +7,7 @@ disentangled and controllable:
   recognition model applied to u_p, a spike-and-slab q(z | u_p).  A selection function C_ω(x) picks
   the component for each example, and the KL is the selection-weighted spike-and-slab KL
   ``Σ_p w_p(x)·KL(q(z|x) ‖ q(z|u_p))`` plus the sparsity term ``J·KL(Bern(γ̄) ‖ Bern(α))`` that pulls
-  the pseudo-inputs' average spike probability γ̄ towards α.
+  the pseudo-inputs' average probability γ̄ that an element is active towards α.
 * **Spike warm-up.**  Training draws use a slab blended from N(0, 1) to the encoder's N(μ, σ²):
   mean λ·μ and log-variance λ·log σ², with λ = 0 up to ``warmup_start`` (so early training learns
   with the spikes only) and a linear ramp to 1 at ``warmup_end`` (fractions of training).
@@ -77,7 +77,9 @@ class VSCUAIConfig(VSCConfig):
     selection_sharpness: float = option(60.0, "selection constant a (supplement variant)")
     selection_threshold: float = option(0.5, "selection constant b (supplement variant)")
     prior_spike_sharpness: float | None = option(
-        None, "ν: sharpen the pseudo-inputs' spike probabilities as S(ν·(γ − 0.5)) (authors)"
+        None,
+        "ν: sharpen the pseudo-inputs' probabilities γ of an active element as S(ν·(γ − 0.5)) "
+        "(authors)",
     )
     warmup_start: float = option(0.375, "fraction of training where the slab warm-up starts")
     warmup_end: float = option(0.4, "fraction of training where the slab warm-up ends")
@@ -168,7 +170,8 @@ class VSCUAI(VSC):
         """The P prior components q(z | u_p), batch shape ``(P, J)``."""
         components = self.posterior(self.pseudo_inputs)
         if self.config.prior_spike_sharpness is not None:
-            # The authors sharpen the components' spike probabilities: S(ν·(γ_p − 0.5)).
+            # The authors sharpen the components' probabilities γ_p of an active element:
+            # S(ν·(γ_p − 0.5)).
             probs = torch.sigmoid(self.config.prior_spike_sharpness * (components.probs - 0.5))
             components = SpikeSlab(
                 probs, components.loc, components.scale, self.sharpness, validate_args=False

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # headless: figures are written to files
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 # Published points drawn as hollow markers next to our solid lines, one per series label.
 Published = Mapping[str, Mapping[int | float, float]]
@@ -151,5 +151,49 @@ def plot_active_histogram(
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_training_curves(
+    history: Sequence[Mapping[str, Any]], path: str | Path, *, title: str = ""
+) -> Path | None:
+    """One panel per loss term of a run's per-epoch records (``train/<term>``, ``test/<term>``):
+    train solid, test dashed, against the epoch.  None (nothing written) without loss terms."""
+    terms = list(
+        dict.fromkeys(key.split("/", 1)[1] for record in history for key in record if "/" in key)
+    )
+    if not terms:
+        return None
+    ncols = min(3, len(terms))
+    nrows = math.ceil(len(terms) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols, 2.4 * nrows), squeeze=False)
+    for ax, term in zip(axes.flat, terms, strict=False):
+        for split, style in (("train", "-"), ("test", "--")):
+            points = [
+                (r["epoch"], float(r[f"{split}/{term}"]))
+                for r in history
+                if isinstance(r.get(f"{split}/{term}"), int | float)
+                and math.isfinite(r[f"{split}/{term}"])
+            ]
+            if points:
+                ax.plot(*zip(*points, strict=True), style, marker="o", ms=3, label=split)
+        ax.set_title(term, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[len(terms) :]:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    # Fixed margins rather than tight_layout, which takes as long as drawing: a run writes this
+    # figure every time it ends.
+    width, height = 3.4 * ncols, 2.4 * nrows  # inches; margins of about half an inch
+    fig.subplots_adjust(left=0.5 / width, right=1 - 0.1 / width, wspace=0.3, hspace=0.65)
+    fig.subplots_adjust(bottom=0.45 / height, top=1 - 0.55 / height)
+    path = Path(path)
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return path

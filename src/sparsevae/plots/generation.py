@@ -52,22 +52,28 @@ def save_labelled_rows(
 def save_traversal_figure(
     images: torch.Tensor,
     dims: Sequence[int],
-    values: Sequence[float],
+    values: Sequence[float] | torch.Tensor,
     path: str | Path,
     *,
+    original: tuple[torch.Tensor, torch.Tensor] | None = None,
     title: str | None = None,
 ) -> Path:
     """``images`` ``(D, V, C, H, W)`` from :func:`sparsevae.generation.traverse`: one row per
-    dimension, one column per value."""
+    dimension, one column per value, each row labelled with its dimension and range (``values``
+    ``(V,)`` for all rows, or ``(D, V)``); ``original`` (the input and its reconstruction)
+    makes the first row."""
     if images.shape[0] != len(dims):
         raise ConfigError(f"{images.shape[0]} traversal rows but {len(dims)} dimensions")
-    values_text = ", ".join(f"{float(v):g}" for v in (values[0], values[-1]))
-    return save_labelled_rows(
-        list(images),
-        [f"z[{d}]" for d in dims],
-        path,
-        title=title or f"latent traversals ({values_text})",
-    )
+    values = torch.as_tensor(values, dtype=torch.float32)
+    per_row = values.expand(len(dims), -1) if values.ndim == 1 else values
+    labels = [
+        f"z[{d}] {float(v[0]):.3g}…{float(v[-1]):.3g}" for d, v in zip(dims, per_row, strict=True)
+    ]
+    rows = list(images)
+    if original is not None:
+        rows.insert(0, torch.stack(original))
+        labels.insert(0, "input, recon.")
+    return save_labelled_rows(rows, labels, path, title=title or "latent traversals")
 
 
 def save_feature_toggle_figure(

@@ -22,10 +22,11 @@ class VariationalSparseCoding(SparseVAETransformer):
     n_components : int, default=None
         Code length J (the latent dimension).  None: ``n_features``.
     alpha : float, default=0.5
-        Prior spike probability α in (0, 1): the prior probability that a code element is
-        active (the VSC paper uses small values such as 0.01 for sparse codes).
+        α in (0, 1), the prior probability that a code element is active (non-zero); the VSC
+        paper uses small values such as 0.01 for sparse codes.
     code_threshold : float, default=0.5
-        Elements whose posterior spike probability γ is below this are set to exactly 0.
+        Elements whose posterior probability γ of being active is below this are set to
+        exactly 0.
     sharpness : tuple of (float, float), default=(50.0, 200.0)
         The relaxation sharpness c at the start and end of training (rises linearly).
 

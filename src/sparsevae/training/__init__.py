@@ -3,7 +3,8 @@ averaging, the non-finite monitor, and run directories (``checkpoints``)."""
 
 from .checkpoints import load, prepare_run_dir, read_config, read_metrics, save_model
 from .config import NAN_POLICIES, OPTIMIZERS, TrainConfig
-from .loop import Trainer, fit
+from .fit import fit
+from .loop import Trainer
 from .step import StepResult, TrainingStep
 from .stopping import Remedies, TrainingInterrupted
 

@@ -8,9 +8,13 @@ tampered ``model.safetensors`` is refused on load.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .._version import __version__
-from ..errors import CheckpointError, RunDirectoryError
+from ..errors import CheckpointError, RunDirectoryError, SparseVAEWarning
 from ..hashing import sha256_file
 from ..models import SparseVAEModel
 from ..models.registry import MODELS, rebuild_model
@@ -29,6 +33,11 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 STATE_FILE = "training_state.safetensors"
 METRICS_FILE = "metrics.jsonl"
+# Figures a run writes beside its checkpoint (the trainer's curves, the CLI's images) and the
+# folder of its TensorBoard event files: what --overwrite removes, with the files above.
+TRAINING_CURVES = "training_curves.png"
+RUN_FIGURES = (TRAINING_CURVES, "reconstructions.png", "samples.png")
+TENSORBOARD_DIR = "tensorboard"
 
 
 # -- atomic file writes ----------------------------------------------------------------------------
@@ -90,15 +99,52 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False, resume: bool =
             raise RunDirectoryError(f"{path}: nothing to resume (no {CONFIG_FILE} there)")
         return path
     if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
+        if not overwrite and (path / CONFIG_FILE).is_file():
             raise RunDirectoryError(
                 f"{path}: run directory is not empty; replace it with --overwrite (Python: "
                 "overwrite=True) or continue it with --resume"
             )
-        for name in (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE):
-            (path / name).unlink(missing_ok=True)
+        if not overwrite:
+            raise RunDirectoryError(
+                f"{path}: not empty and not a sparsevae run; choose another directory, or pass "
+                "--overwrite (Python: overwrite=True) to write the run beside the files there, "
+                "which are kept"
+            )
+        remove_run_files(path)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextlib.contextmanager
+def fresh_run_dir(path: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """``prepare_run_dir`` for a new run, undone when the run fails before its first checkpoint:
+    the files it wrote are removed, and the directory too when this run created it."""
+    path = Path(path)
+    created = not path.exists()
+    prepare_run_dir(path, overwrite=overwrite)
+    try:
+        yield path
+    except BaseException:
+        if not (path / CONFIG_FILE).exists():
+            remove_run_files(path)
+            if created:
+                with contextlib.suppress(OSError):  # something else was put there meanwhile
+                    path.rmdir()
+        raise
+
+
+def remove_run_files(path: Path) -> None:
+    """Delete what a run writes into ``path`` (checkpoint, metrics, figures, event files),
+    leaving every other file there alone."""
+    remove_stale_temporaries(path)
+    for name in (CONFIG_FILE, WEIGHTS_FILE, STATE_FILE, METRICS_FILE, *RUN_FIGURES):
+        (path / name).unlink(missing_ok=True)
+    events = path / TENSORBOARD_DIR
+    if events.is_dir():
+        for file in events.glob("events.out.tfevents.*"):
+            file.unlink()
+        with contextlib.suppress(OSError):  # not empty: the user's files stay, and the folder
+            events.rmdir()
 
 
 def run_config(
@@ -184,6 +230,20 @@ def read_config(run_dir: str | Path) -> dict[str, Any]:
     return config
 
 
+def _release(version: str) -> tuple[int, ...]:
+    """``"0.10.2rc1"`` → ``(0, 10, 2)``: the release numbers a version starts with."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(part) for part in match.group().split(".")) if match else ()
+
+
+def newer_version(config: dict[str, Any]) -> str | None:
+    """The sparsevae version that wrote a run's config when it is newer than this one."""
+    written = config.get("sparsevae_version")
+    if isinstance(written, str) and _release(written) > _release(__version__):
+        return written
+    return None
+
+
 def load(
     run_dir: str | Path, *, map_location: str | torch.device = "cpu", verify: bool = True
 ) -> SparseVAEModel:
@@ -194,6 +254,14 @@ def load(
     """
     run_dir = Path(run_dir)
     config = read_config(run_dir)
+    newer = newer_version(config)
+    if newer:
+        warnings.warn(
+            f"{run_dir} was written by sparsevae {newer}, newer than this {__version__}; it may "
+            "hold what this version does not know of (upgrade sparsevae to be sure)",
+            SparseVAEWarning,
+            stacklevel=2,
+        )
     weights = run_dir / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{weights}: missing")

@@ -69,7 +69,15 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda was asked for, but PyTorch sees no CUDA device")
+        if torch.version.cuda is None:
+            raise ConfigError(
+                f"--device {name} was asked for, but the installed torch {torch.__version__} is a "
+                "CPU-only build; install a CUDA build of torch, or use --device cpu"
+            )
+        raise ConfigError(
+            f"--device {name} was asked for, but torch {torch.__version__} (built for CUDA "
+            f"{torch.version.cuda}) sees no CUDA device; check the driver and CUDA_VISIBLE_DEVICES"
+        )
     return torch.device(name)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -36,6 +36,7 @@ from .step import StepResult, TrainingStep
 from .stopping import CLI_REMEDIES, CtrlC, Remedies, TrainingInterrupted, advice
 
 EpochCallback = Callable[[dict[str, Any]], None]
+NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
 Pair = tuple[torch.Tensor, torch.Tensor | None]  # examples and their labels (or None)
 
 
@@ -50,7 +51,9 @@ class Trainer:
 
     With a run directory, Ctrl-C (SIGINT, main thread only) finishes the current batch, saves a
     checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
-    ``remedies`` words the advice of a non-finite stop for the caller's interface.
+    ``remedies`` words the advice of a non-finite stop for the caller's interface.  ``progress``
+    shows a progress bar and, unless ``epoch_lines`` says otherwise, a line per epoch (with the
+    schedule values too when ``verbose``).
     """
 
     def __init__(
@@ -63,12 +66,16 @@ class Trainer:
         progress: bool = True,
         callbacks: Sequence[EpochCallback] = (),
         remedies: Remedies = CLI_REMEDIES,
+        epoch_lines: bool | None = None,
+        verbose: bool = False,
     ) -> None:
         self.model = model
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.data_info = data_info or {}
         self.show_progress = progress
+        self.epoch_lines = progress if epoch_lines is None else epoch_lines
+        self.verbose = verbose
         self.callbacks = list(callbacks)
         self.remedies = remedies
         self.device = resolve_device(config.device)
@@ -251,7 +258,21 @@ class Trainer:
         if self.averages is not None:  # the averaged weights are the result
             self.averages.finish()
         self.model.eval()
+        self._write_curves()
         return self.history
+
+    def _write_curves(self) -> None:
+        """``training_curves.png`` in the run directory: every loss term, train and test."""
+        if self.run_dir is None or not self.history:
+            return
+        from ..plots.curves import plot_training_curves  # matplotlib only when a run is written
+
+        data = f" on {self.data_info['name']}" if self.data_info.get("name") else ""
+        plot_training_curves(
+            self.history,
+            self.run_dir / ckpt.TRAINING_CURVES,
+            title=f"{self.model.kind}{data}: loss terms per epoch (train solid, test dashed)",
+        )
 
     def _fit_closed_form(self, train_x: torch.Tensor, test: Pair | None) -> list[dict[str, Any]]:
         """Models fitted in closed form (``model.fit_closed_form(x)``): one record, one checkpoint."""
@@ -270,6 +291,7 @@ class Trainer:
         for callback in self.callbacks:
             callback(record)
         self.model.eval()
+        self._write_curves()
         return self.history
 
     # -- stopping: non-finite values and Ctrl-C ----------------------------------------------------
@@ -329,7 +351,7 @@ class Trainer:
         )
 
     def _report(self, record: dict[str, Any]) -> None:
-        if not self.show_progress:
+        if not self.epoch_lines:
             return
 
         def part(prefix: str) -> str:
@@ -342,33 +364,7 @@ class Trainer:
             line += f"  |  test: {part('test/')}"
         if record.get("skipped_batches"):
             line += f"  [{record['skipped_batches']} non-finite batches skipped]"
+        if self.verbose:  # the schedules' values: KL weight, VSC's sharpness, learning-rate scale
+            schedule = {k: v for k, v in record.items() if "/" not in k and k not in NOT_SCHEDULE}
+            line += "  |  " + "  ".join(f"{k} {v:.4g}" for k, v in schedule.items())
         tqdm.write(line + f"  ({record['seconds']:.1f} s)")
-
-
-def fit(
-    model: SparseVAEModel,
-    train_x: Any,
-    test_x: Any = None,
-    *,
-    train_y: Any = None,
-    test_y: Any = None,
-    run_dir: str | Path | None = None,
-    overwrite: bool = False,
-    progress: bool = True,
-    callbacks: Sequence[EpochCallback] = (),
-    **config: Any,
-) -> list[dict[str, Any]]:
-    """Train ``model`` in place and return the per-epoch history (one dict per epoch).
-
-    ``config`` takes :class:`TrainConfig` fields: ``epochs``, ``batch_size``, ``lr``, ``seed``,
-    ``device``, ``grad_clip``, ``kl_warmup_epochs``, …  With ``run_dir`` the run is saved there
-    (``config.json``, ``model.safetensors``, ``metrics.jsonl``) and can be loaded with ``load``.
-    """
-    unknown = set(config) - {f.name for f in fields(TrainConfig)}
-    if unknown:
-        raise ConfigError(f"unknown training option(s): {', '.join(sorted(unknown))}")
-    train_config = TrainConfig(**config)
-    if run_dir is not None:
-        run_dir = ckpt.prepare_run_dir(run_dir, overwrite=overwrite)
-    trainer = Trainer(model, train_config, run_dir=run_dir, progress=progress, callbacks=callbacks)
-    return trainer.fit(train_x, test_x, train_y, test_y)

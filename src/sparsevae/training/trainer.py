@@ -3,8 +3,9 @@ here lives in the modules named below (the loop in :mod:`.loop`)."""
 
 from .averaging import WeightAverage
 from .config import NAN_POLICIES, OPTIMIZERS, TrainConfig, optimizer_for, resolve_device
+from .fit import fit
 from .inputs import as_images
-from .loop import EpochCallback, Trainer, fit
+from .loop import EpochCallback, Trainer
 from .monitor import CHECK_EVERY, GRADIENT, NonFiniteMonitor, gradient_norm
 from .state import check_progress, load_training_state, save_training_state
 from .stopping import TrainingInterrupted, join_words

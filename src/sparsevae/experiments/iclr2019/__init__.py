@@ -1,7 +1,7 @@
 """``sparsevae reproduce iclr2019``: the experiments of Variational Sparse Coding (ICLR 2019).
 
-Sweeps the latent dimension J for the VAE and for VSC at several prior spike probabilities α, on
-MNIST and Fashion-MNIST, with the paper's 784–400–J MLP, Bernoulli likelihood, Adam 1e-3, batch 32
+Sweeps the latent dimension J for the VAE and for VSC at several α (the prior probability that a
+code element is active), on MNIST and Fashion-MNIST, with the paper's 784–400–J MLP, Bernoulli likelihood, Adam 1e-3, batch 32
 and 11 epochs; then a sweep of α at J = 200 for the sparsity curve, for each of ``--seeds``.  At
 the end (or with ``--report-only``) it writes one PNG per figure and ``report.md``, which sets the
 figures beside the numbers published by the public PyTorch reimplementation.

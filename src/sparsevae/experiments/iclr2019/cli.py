@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ...errors import RunDirectoryError
 from ...evaluation.probes import PROBES
-from ..flags import add_data_dir_argument, parse_data_dirs, settings_from_flags
+from ..flags import add_data_dir_argument, datasets_for, parse_data_dirs, settings_from_flags
 from ..registry import register_experiment
 from .protocol import FULL, NAME, QUICK, QUICK_TEXT, SweepSettings
 from .report import write_report
@@ -16,9 +16,20 @@ from .sweep import read_results, run_sweep
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir_argument(p)
-    p.add_argument("--datasets", nargs="+", help="default: mnist fashion-mnist")
+    p.add_argument(
+        "--datasets",
+        nargs="+",
+        help="default: the sets --data-dir NAME=DIR names, else mnist fashion-mnist (--quick: "
+        "mnist)",
+    )
     p.add_argument("--latent-dims", nargs="+", type=int, help="J grid (default 8 16 … 200)")
-    p.add_argument("--alphas", nargs="*", type=float, help="VSC α grid (default 0.5 0.2 0.01)")
+    p.add_argument(
+        "--alphas",
+        nargs="*",
+        type=float,
+        help="VSC α grid (α: the prior probability that a code element is active; default 0.5 0.2 "
+        "0.01)",
+    )
     p.add_argument("--no-vae", action="store_true", help="leave the VAE out of the J sweep")
     p.add_argument(
         "--sparsity-alphas",
@@ -64,6 +75,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> SweepSettings:
+    args.datasets = datasets_for(args.data_dir, args.datasets)
     return settings_from_flags(
         SweepSettings,
         args,

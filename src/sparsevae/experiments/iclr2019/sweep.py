@@ -63,7 +63,7 @@ def train_one(
         kl_warmup_epochs=settings.kl_warmup_epochs,
         ema_decay=settings.ema_decay,
     )
-    train_x = data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
+    train_x = data.first_train(settings.train_limit).train_x
     started = time.perf_counter()
     model = train_or_resume(
         lambda: build_model(spec.kind, **options),

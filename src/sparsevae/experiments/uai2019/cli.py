@@ -23,7 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         choices=("bernoulli", "gaussian", "gaussian-learned"),
         help="default gaussian-learned",
     )
-    p.add_argument("--alpha", type=float, default=0.003, help="VSC target spike probability α")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.003,
+        help="α: the target probability that a code element is active",
+    )
     p.add_argument("--n-pseudo-inputs", type=int, default=20)
     p.add_argument("--variant", choices=("supplement", "authors"), default="supplement")
     p.add_argument(

@@ -87,7 +87,7 @@ class SmileySettings:
     batch_size: int
     lr: float
     models: tuple[str, ...] = MODELS
-    alpha: float = 0.003  # VSC's target spike probability
+    alpha: float = 0.003  # α: VSC's target probability that a code element is active
     n_pseudo_inputs: int = 20
     variant: str = "supplement"
     warmup_start: float = 0.375  # VSC: the spike-only phase ends (fraction of training)
