@@ -36,7 +36,8 @@ MAX_CODE_MAGNITUDE = 1e4  # larger edited values only overflow the decoder
 
 @dataclass
 class Analysis:
-    """One input, its reconstruction and its code; ``gamma`` is VSC's spike probability γ."""
+    """One input, its reconstruction and its code; ``gamma`` is VSC's γ, the probability that an
+    element is active."""
 
     image: torch.Tensor  # (C, H, W)
     reconstruction: torch.Tensor
