@@ -61,6 +61,14 @@ def test_sweep_scores_every_code_resumes_and_reports(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0  # everything is done: nothing is trained again
     assert "0 of 5 runs to do" in capsys.readouterr().out
+    (out / "results.jsonl").write_text(  # as if scored by a version without the μ code
+        "".join(json.dumps({k: v for k, v in r.items() if k != "code_mean"}) + "\n" for r in rows)
+    )
+    assert main([*argv, "--rescore"]) == 0
+    rescored = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    latest = {r["id"]: r for r in rescored}
+    assert latest["digits-vsc-alpha0.5"]["code_mean"] == rows[2]["code_mean"]
+    assert latest["digits-topk-ae-k4"]["train_seconds"] == rows[1]["train_seconds"]
     assert len(points(rows)) == 2 + 4 + 2  # vsc: each of its four codes
 
 

@@ -10,7 +10,7 @@ from ..flags import add_data_dir_argument, parse_data_dirs, settings_from_flags
 from ..registry import register_experiment
 from .protocol import FULL, MODELS, NAME, QUICK, QUICK_GRIDS, QUICK_TEXT, FrontierSettings
 from .report import write_report
-from .sweep import results_store, run_frontier
+from .sweep import rescore_frontier, results_store, run_frontier
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,6 +41,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="redo runs that already have rows")
     p.add_argument(
         "--report-only", action="store_true", help="write figures and report from finished runs"
+    )
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="score the finished runs again from their run directories (no training), then report",
     )
 
 
@@ -84,8 +89,8 @@ def settings_from_args(args: argparse.Namespace) -> FrontierSettings:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     out = Path(args.out)
-    if args.report_only:
-        rows = results_store(out).rows()
+    if args.report_only or args.rescore:
+        rows = rescore_frontier(settings, out) if args.rescore else results_store(out).rows()
         if not rows:
             raise RunDirectoryError(f"{out}: no finished runs (results.jsonl) to report on")
     else:

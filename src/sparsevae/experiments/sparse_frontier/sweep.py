@@ -17,7 +17,8 @@ from ...evaluation.metrics import total_variance
 from ...evaluation.probes import choose_labelled, linear_probe
 from ...models import SparseVAEModel, build_model
 from ...models.spike_codes import spike_code
-from ...training import TrainConfig
+from ...training import TrainConfig, load
+from ...training.checkpoints import CONFIG_FILE
 from ..results import ResultsStore
 from ..runner import run_pending, train_or_resume
 from .protocol import CODES_OF, NAME, PINNED, FrontierSettings, RunSpec
@@ -178,6 +179,31 @@ def run_frontier(
         redo=redo,
         progress=progress,
     )
+
+
+def rescore_frontier(
+    settings: FrontierSettings,
+    out: str | Path,
+    *,
+    loader: Callable[..., Dataset] = load_dataset,
+) -> list[dict[str, Any]]:
+    """Score the finished runs again from their run directories (no training): after a new code
+    choice or a change in the scores; each row keeps its training time.  Return all rows."""
+    out = Path(out)
+    store = results_store(out)
+    store.check_settings(settings.record(), PINNED)
+    rows = {row["id"]: row for row in store.rows()}
+    datasets: dict[str, Dataset] = {}
+    for spec in settings.runs():
+        run_dir = out / "runs" / spec.id
+        if spec.id not in rows or not (run_dir / CONFIG_FILE).is_file():
+            continue
+        if spec.dataset not in datasets:
+            directory = settings.data_dirs.get(spec.dataset)
+            datasets[spec.dataset] = loader(spec.dataset, data_dir=directory)
+        model = load(run_dir)
+        store.append({**rows[spec.id], **score_run(model, datasets[spec.dataset], settings)})
+    return store.rows()
 
 
 def run_summary(row: dict[str, Any]) -> str:
