@@ -54,6 +54,7 @@ def train_one(
     if spec.kind == "vsc":
         options["alpha"] = spec.alpha
         options["sharpness_schedule"] = settings.c_schedule
+        options["code"] = "sparse-mean"  # the paper's code, γ·μ, whatever VSC's default
     config = TrainConfig(
         epochs=settings.epochs,
         batch_size=settings.batch_size,
