@@ -35,6 +35,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-limit", type=int, help="train on the first N images (0 = all)")
     p.add_argument("--probe-labels", type=int, help="labelled codes for the probe (default 5000)")
     p.add_argument("--hidden", type=int, default=400, help="hidden layer width (default 400)")
+    p.add_argument(
+        "--likelihood",
+        choices=("bernoulli", "gaussian"),
+        default="bernoulli",
+        help="pixel likelihood of the network models (default bernoulli; gaussian for "
+        "natural-patches)",
+    )
+    p.add_argument("--sigma", type=float, default=1.0, help="σ of the Gaussian likelihood")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--ema", type=float, default=0.999, help="weight averaging decay (0: off)")
@@ -75,6 +83,7 @@ def settings_from_args(args: argparse.Namespace) -> FrontierSettings:
         models=tuple(args.models or MODELS),
         grids=parse_grids(args.grid) or (dict(QUICK_GRIDS) if args.quick else {}),
         ema_decay=args.ema,
+        likelihood_sigma=args.sigma,
     )
     settings.data_dirs = parse_data_dirs(args.data_dir, settings.datasets)
     return settings

@@ -59,6 +59,7 @@ PINNED = (
     "lr",
     "ema_decay",
     "likelihood",
+    "likelihood_sigma",
     "train_limit",
     "probe_labels",
     "seed",
@@ -100,6 +101,7 @@ class FrontierSettings:
     lr: float = 1e-3
     ema_decay: float = 0.999
     likelihood: str = "bernoulli"
+    likelihood_sigma: float = 1.0  # of a Gaussian likelihood (0.1 suits natural patches)
     seed: int = 0
     device: str = "auto"
     data_dirs: dict[str, str] = field(default_factory=dict)  # data set → directory of its files
@@ -147,7 +149,9 @@ class FrontierSettings:
         options.setdefault("latent_dim", self.latent_dim)
         if spec.kind == "dict-learning":
             return {**options, "seed": self.seed}
-        options.update(hidden=[self.hidden], likelihood=self.likelihood)
+        options.update(
+            hidden=[self.hidden], likelihood=self.likelihood, likelihood_sigma=self.likelihood_sigma
+        )
         if spec.kind == "vsc":
             options["sharpness_schedule"] = "constant"  # c = 50, as the reimplementation trains
         return options

@@ -145,7 +145,9 @@ def write_report(rows: Sequence[dict[str, Any]], settings: FrontierSettings, out
         "",
         f"J = {settings.latent_dim}, MLP {settings.hidden} hidden units, {settings.epochs} epochs, "
         f"batch {settings.batch_size}, Adam {settings.lr:g}, EMA {settings.ema_decay:g}, "
-        f"{settings.likelihood} likelihood; probe: standardised logistic regression on the codes "
+        f"{settings.likelihood} likelihood"
+        + (f" (σ = {settings.likelihood_sigma:g})" if settings.likelihood == "gaussian" else "")
+        + "; probe: standardised logistic regression on the codes "
         f"of {settings.probe_labels} random training images, scored on the test set.  SSE: "
         "squared error summed over the pixels, mean over the test images.  Dead: latents never "
         "non-zero on the test set; used 1–99 %: share of the other latents that are non-zero for "
