@@ -11,7 +11,7 @@ import sparsevae
 from sparsevae.errors import ConfigError
 from sparsevae.models import MODELS, Schedule, build_model
 from sparsevae.models.config import NetworkConfig
-from sparsevae.models.registry import model_parameters
+from sparsevae.models.registry import model_parameters, rebuild_model
 
 SHAPE = (1, 8, 8)
 
@@ -103,8 +103,8 @@ def test_every_registered_kind_is_in_the_readme_table():
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.5, 0.9])
-def test_vsc_code_is_gamma_mu_thresholded(threshold):
-    model = make("vsc", alpha=0.5, code_threshold=threshold).eval()
+def test_vsc_paper_code_is_gamma_mu_thresholded(threshold):
+    model = make("vsc", alpha=0.5, code_threshold=threshold, code="sparse-mean").eval()
     with torch.no_grad():  # spread γ over (0, 1] so that the threshold matters
         model.head.bias[12:].copy_(torch.linspace(-3, 1, 6))
     x = torch.rand(64, *SHAPE)
@@ -114,6 +114,19 @@ def test_vsc_code_is_gamma_mu_thresholded(threshold):
     assert 0 < keep.float().mean() <= 1
     assert torch.equal(code[~keep], torch.zeros_like(code[~keep]))
     assert torch.allclose(code[keep], (q.probs * q.loc)[keep])
+
+
+def test_vsc_default_code_is_mu_where_active_and_old_runs_keep_gamma_mu():
+    model = make("vsc", alpha=0.5).eval()
+    with torch.no_grad():
+        model.head.bias[12:].copy_(torch.linspace(-3, 1, 6))
+    x = torch.rand(64, *SHAPE)
+    q = model.posterior(x)
+    keep = q.probs >= 0.5
+    assert torch.equal(model.encode(x), torch.where(keep, q.loc, torch.zeros_like(q.loc)))
+    old = {k: v for k, v in model.config.items() if k != "code"}  # a config.json of 0.1.0
+    assert rebuild_model("vsc", old).config.code == "sparse-mean"
+    assert build_model("vsc", **old).config.code == "mean-active"
 
 
 def test_vsc_gamma_is_at_most_one():

@@ -80,8 +80,8 @@ def test_probe_codes_sparse_and_mu_for_vsc():
     sparse = probe_codes(model, x, code="sparse")
     mu = probe_codes(model, x, code="mu")
     assert torch.allclose(mu, q.loc.detach())
-    expected = torch.where(q.probs >= 0.5, q.probs * q.loc, torch.zeros_like(q.loc)).detach()
-    assert torch.allclose(sparse, expected)
+    expected = torch.where(q.probs >= 0.5, q.loc, torch.zeros_like(q.loc)).detach()
+    assert torch.allclose(sparse, expected)  # VSC's code: μ where γ ≥ ½
     with pytest.raises(ConfigError, match="unknown code"):
         probe_codes(model, x, code="gamma")
 

@@ -12,9 +12,9 @@ default, drawn with ``seed``) and scored on the codes of the full test set.
 
 Which code the probes see (``code``):
 
-* ``sparse``: ``model.encode(x)``, the model's downstream code — for VSC the sparse mean γ·μ with
-  every element whose γ is below ``code_threshold`` set to exactly 0; for the VAE family the
-  posterior mean μ.
+* ``sparse``: ``model.encode(x)``, the model's downstream code — for VSC μ where γ ≥
+  ``code_threshold`` (the paper's γ·μ with ``code="sparse-mean"``), every other element exactly 0;
+  for the VAE family the posterior mean μ.
 * ``mu``: the posterior location μ for every variational model (for VSC, the slab mean, ignoring γ).
 """
 

@@ -14,7 +14,7 @@ from .transformer import SparseVAETransformer
 class VariationalSparseCoding(SparseVAETransformer):
     """Variational Sparse Coding (spike-and-slab VAE) as a scikit-learn transformer.
 
-    ``transform`` returns the sparse code γ·μ (elements with γ below ``code_threshold`` exactly 0);
+    ``transform`` returns the sparse code: μ where γ ≥ ``code_threshold``, exactly 0 elsewhere;
     ``inverse_transform`` decodes codes; ``score`` is the mean ELBO.
 
     Parameters
