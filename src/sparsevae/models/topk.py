@@ -17,8 +17,10 @@ dead latents.  Here:
   pre-activations (running statistics at test time), so a latent wins when it is high for this
   input relative to its usual level; with ``"raw"`` most latents of an MLP encoder die in the first
   epoch (176 of 200 on MNIST at k = 10, docs/sparse-models.md) and AuxK revives only some.
-  ``values`` says whether the code holds the normalised values (default) or the raw ones (better
-  with a linear decoder, whose unit-norm atoms cannot rescale a normalised code).
+  The code holds the raw pre-activations of the chosen elements (``values="raw"``, default): on
+  MNIST at k = 5, 10, 20 they reconstruct better (SSE 13.1 / 9.3 / 6.4 against 13.8 / 9.7 / 6.8)
+  and probe better than the normalised values (``"normalized"``), and a linear decoder's
+  unit-norm atoms could not rescale a normalised code.
 * ``k_start`` > k: Makhzani & Frey's schedule, k falling linearly from ``k_start`` to ``k`` over the
   first half of training, which keeps every latent trained early on.
 """
@@ -54,7 +56,7 @@ class TopKConfig(NetworkConfig):
         choices=SCALES,
     )
     values: str = option(
-        "normalized", "code values: the normalised or the raw pre-activations", choices=SCALES
+        "raw", "code values: the raw or the normalised pre-activations", choices=SCALES
     )
 
     def check(self) -> None:

@@ -29,8 +29,8 @@ MODELS = tuple(KNOBS)
 # Knobs that are not a number of non-zeros: grids measured to land near 5, 10 and 20 non-zeros
 # per MNIST image at J = 200 (docs/sparse-models.md).
 FIXED_GRIDS: dict[str, tuple[float, ...]] = {
-    "vsc": (0.01, 0.2, 0.35, 0.5),
-    "sparse-ae": (3.0, 1.0, 0.3),
+    "vsc": (0.01, 0.2, 0.35, 0.42, 0.46, 0.5),
+    "sparse-ae": (30.0, 10.0, 3.0),
 }
 FULL: dict[str, Any] = {
     "datasets": ["mnist"],
