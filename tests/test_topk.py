@@ -26,12 +26,13 @@ def test_code_has_at_most_k_non_zeros_chosen_per_input():
     x = torch.rand(50, *SHAPE)
     code = m.encode(x)
     assert ((code != 0).sum(1) <= 3).all() and (code >= 0).all()
-    scores, values = m.pre_activations(x)
-    assert torch.equal(code, top_k(scores, 3))
-    raw = model(values="raw").eval()
-    scores, values = raw.pre_activations(x)
-    chosen = top_k(scores, 3) != 0
-    assert torch.equal(raw.encode(x)[chosen], torch.relu(values[chosen]))
+    scores, values = m.pre_activations(x)  # chosen by the normalised, holding the raw values
+    chosen = scores.topk(3, dim=1).indices
+    expected = torch.zeros_like(values).scatter(1, chosen, torch.relu(values.gather(1, chosen)))
+    assert torch.equal(code, expected)
+    normalized = model(values="normalized").eval()
+    scores, values = normalized.pre_activations(x)
+    assert torch.equal(values, scores) and torch.equal(normalized.encode(x), top_k(scores, 3))
     # different inputs use different elements: a choice per input, not a global one
     assert len({tuple(row.nonzero().flatten().tolist()) for row in code}) > 1
 
