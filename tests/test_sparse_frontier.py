@@ -56,7 +56,8 @@ def test_sweep_scores_every_code_resumes_and_reports(tmp_path, capsys):
     assert rows[2]["code_mean"]["nonzeros"] == 8  # the dense μ
     assert (out / "runs" / "digits-vsc-alpha0.5" / "model.safetensors").is_file()
     report = (out / "report.md").read_text()
-    assert "| topk-ae | 4 |" in report and "| vsc (μ where active) | 4 |" in report
+    assert "| topk-ae | k = 4 |" in report and "| vsc (μ where active) | alpha = 0.5 |" in report
+    assert "Which model is best where" in report
     assert (out / "frontier_digits_sse.png").is_file()
     capsys.readouterr()
     assert main(argv) == 0  # everything is done: nothing is trained again

@@ -98,9 +98,12 @@ def dataset_section(
 ) -> list[str]:
     own = [p for p in pts if p["dataset"] == dataset]
     table = target_table(own, settings.targets)
+    matched = {entry["series"] for entry in table if entry["point"] is not None}
     header = ["model (code)", "target", "non-zeros", "SSE", "probe %", "dead", "used 1–99 %"]
     rows = []
     for entry in table:
+        if entry["series"] not in matched:
+            continue
         p = entry["point"] or {}
         rows.append(
             [
@@ -113,7 +116,10 @@ def dataset_section(
                 fmt(p.get("active_1_to_99_percent_of_used"), 100.0, 0),
             ]
         )
+    unmatched = [s for s in dict.fromkeys(e["series"] for e in table) if s not in matched]
     lines = [f"## {dataset}", "", *markdown_table(header, rows), ""]
+    if unmatched:
+        lines += [f"No run within ±{TOLERANCE:.0%} of a target: {', '.join(unmatched)}.", ""]
     lines += ["Which model is best where (runs within ±20 % of the target):", ""]
     lines += [*verdict(table, settings.targets), ""]
     lines += [f"![{name}]({name})" for name in write_figures(pts, out, dataset)]
