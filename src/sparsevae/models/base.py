@@ -37,7 +37,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .config import ModelConfig
-from .inputs import CHECKED_METHODS, checked_call
+from .inputs import CHECKED, CHECKED_METHODS, checked_call
 
 
 @dataclass
@@ -96,7 +96,7 @@ class SparseVAEModel(nn.Module):
         super().__init_subclass__(**kwargs)
         for name in CHECKED_METHODS:
             method = cls.__dict__.get(name)
-            if method is not None and not getattr(method, "checks_inputs", False):
+            if method is not None and method not in CHECKED:
                 setattr(cls, name, checked_call(method, name))
 
     def __init__(self, config: ModelConfig | None = None, /, **options: Any) -> None:

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 Method = TypeVar("Method", bound=Callable[..., Any])
 # The checked methods and what their first argument is: examples or codes.
 CHECKED_METHODS = {"encode": "examples", "elbo": "examples", "decode": "codes"}
+# Functions already wrapped by checked_call (a subclass may reuse its parent's).
+CHECKED: set[Callable[..., Any]] = set()
 
 
 def as_float_tensor(x: Any, what: str) -> torch.Tensor:
@@ -97,5 +99,5 @@ def checked_call(method: Method, name: str) -> Method:
         with torch.no_grad():
             return method(self, data, *args, **kwargs)
 
-    call.checks_inputs = True  # type: ignore[attr-defined]
+    CHECKED.add(call)
     return call  # type: ignore[return-value]
