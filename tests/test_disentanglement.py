@@ -60,7 +60,22 @@ def test_scores_ignore_the_order_of_latents_and_extra_dead_ones(factors):
     codes = np.concatenate([factors[:, ::-1], np.zeros((len(factors), 3))], axis=1)
     assert mig(codes, factors)["mig"] > 0.85
     assert sap(codes, factors)["sap"] > 0.9
-    assert dci(codes, factors)["disentanglement"] > 0.95
+    result = dci(codes, factors)
+    assert result["disentanglement"] > 0.95
+    assert result["dead_latents"] == 3
+    # Completeness counts live latents only: the dead ones change nothing.
+    assert result["completeness"] == dci(factors[:, ::-1], factors)["completeness"]
+
+
+def test_correlation_matrix_leaves_dead_latents_out(factors):
+    dead = np.zeros((len(factors), 2))
+    codes = np.concatenate([factors[:, [4]], dead, factors[:, [2]]], axis=1)
+    result = correlation_matrix(codes, factors)
+    assert result["dead_latents"] == 2
+    assert result["matrix"].shape == (5, 4)  # columns stay the latents' indices
+    assert list(result["order"]) == [3, 0]
+    assert result["ordered"].shape == (5, 2)
+    assert list(result["group"]) == [4, -1, -1, 2]
 
 
 def test_correlation_matrix_groups_latents_by_source(factors):
@@ -95,3 +110,8 @@ def test_bad_input_is_refused(factors):
         dci(factors, factors, method="svm")
     with pytest.raises(ConfigError, match="two dimensions"):
         mig(factors[:, :1], factors)
+    with pytest.raises(ConfigError, match="test_fraction"):
+        sap(factors, factors, test_fraction=1.5)
+    for metric in (mig, dci, sap, disentanglement_scores):
+        with pytest.raises(ConfigError, match="protocol"):
+            metric(factors, factors, protocol="locatello")
