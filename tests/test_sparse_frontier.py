@@ -79,3 +79,21 @@ def test_a_changed_setting_is_refused_in_the_same_output(tmp_path, capsys):
     assert main(base) == 0
     assert main([*base, "--probe-labels", "50"]) == 2
     assert "made with probe_labels=100, not 50" in capsys.readouterr().err
+
+
+def test_figures_plot_sparse_codes_only_and_log_ticks_stay_in_range(tmp_path, monkeypatch):
+    from sparsevae.experiments.sparse_frontier import report
+    from sparsevae.plots.curves import _log_ticks
+
+    drawn = []
+    monkeypatch.setattr(report, "plot_metric_vs", lambda rows, *a, **k: drawn.append(rows))
+    base = {"dataset": "d", "sse": 1.0, "probe": 0.5, "active_1_to_99_percent_of_used": 1.0}
+    pts = [
+        {**base, "series": "a", "code": "default", "nonzeros": 5.0},
+        {**base, "series": "vsc (dense μ)", "code": "mean", "nonzeros": 200.0},
+        {**base, "series": "empty", "code": "mean-active", "nonzeros": 0.0},
+    ]
+    assert len(report.write_figures(pts, tmp_path, "d")) == 3
+    assert all([p["series"] for p in rows] == ["a"] for rows in drawn)
+    assert _log_ticks([3.7, 4.1, 16.5, 84.7], report.FIGURE_TICKS) == [5, 10, 20, 50, 100]
+    assert _log_ticks([1.0, 1.1, 2.0, 10.0], None) == [1.0, 2.0, 10.0]

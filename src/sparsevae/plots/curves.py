@@ -43,6 +43,22 @@ def _plot_published(ax: Any, label: str, points: Mapping[float, float], colour: 
     )  # fmt: skip
 
 
+def _log_ticks(values: Sequence[float], wanted: Sequence[float] | None) -> list[float]:
+    """Ticks for a log axis, written 0.01 rather than 10^-2: ``wanted`` within the range of the
+    positive ``values``, or the values themselves, each at least 20 % (in log space) from the
+    last kept one so that the labels do not overlap."""
+    positive = sorted({x for x in values if x > 0})
+    if not positive:
+        return []
+    if wanted is not None:
+        return [t for t in wanted if positive[0] / 1.5 <= t <= positive[-1] * 1.5]
+    ticks: list[float] = []
+    for x in positive:
+        if not ticks or math.log10(x / ticks[-1]) > 0.2:
+            ticks.append(x)
+    return ticks
+
+
 def plot_metric_vs(
     rows: Sequence[Mapping[str, Any]],
     x_key: str,
@@ -56,13 +72,18 @@ def plot_metric_vs(
     published: Published | None = None,
     scale: float = 1.0,
     logx: bool = False,
+    xticks: Sequence[float] | None = None,
 ) -> Path:
     """One line per ``label_key`` value of ``y_key`` (× ``scale``) against ``x_key``.
 
     ``published`` maps a label to ``{x: y}`` points shown as hollow markers of the same colour.
+    With ``logx``, the x ticks are ``xticks`` (those within the data's range) or else the measured
+    x values.
     """
     fig, ax = plt.subplots(figsize=(5.6, 3.8))
     series = _series(rows, x_key, y_key, label_key)
+    if len(series) > 10:  # the default cycle has 10 colours: two lines would share one
+        ax.set_prop_cycle(color=[plt.get_cmap("tab20")(i) for i in range(20)])
     colours = {}
     for label, (xs, ys) in sorted(series.items()):
         (line,) = ax.plot(xs, np.asarray(ys) * scale, marker="o", ms=4, label=label)
@@ -71,13 +92,7 @@ def plot_metric_vs(
         _plot_published(ax, label, points, colours.get(label, "black"))
     if logx:
         ax.set_xscale("log")
-        # Ticks at the measured x values, written 0.01 rather than 10^-2; a value closer than 20 %
-        # (in log space) to the last kept tick is skipped so that the labels do not overlap.
-        ticks: list[float] = []
-        for x in sorted({x for xs, _ in series.values() for x in xs if x > 0}):
-            if not ticks or math.log10(x / ticks[-1]) > 0.2:
-                ticks.append(x)
-        ax.set_xticks(ticks)
+        ax.set_xticks(_log_ticks([x for xs, _ in series.values() for x in xs], xticks))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(xlabel or x_key)

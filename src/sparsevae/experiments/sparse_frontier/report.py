@@ -72,9 +72,13 @@ def verdict(table: Sequence[dict[str, Any]], targets: Sequence[int]) -> list[str
     return lines
 
 
+FIGURE_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 def write_figures(pts: Sequence[dict[str, Any]], out: Path, dataset: str) -> list[str]:
-    """Non-zeros against SSE and against probe accuracy, and the input-dependent share."""
-    own = [p for p in pts if p["dataset"] == dataset]
+    """Non-zeros against SSE and against probe accuracy, and the input-dependent share, for the
+    sparse codes (a dense μ or an empty code is in the tables, not on a log axis of non-zeros)."""
+    own = [p for p in pts if p["dataset"] == dataset and p["code"] != "mean" and p["nonzeros"] > 0]
     names = []
     specs = [
         ("sse", "squared error per image (sum over pixels)", 1.0),
@@ -86,7 +90,7 @@ def write_figures(pts: Sequence[dict[str, Any]], out: Path, dataset: str) -> lis
             continue
         name = f"frontier_{dataset}_{key}.png"
         plot_metric_vs(
-            own, "nonzeros", key, out / name, label_key="series", logx=True, scale=scale,
+            own, "nonzeros", key, out / name, label_key="series", logx=True, scale=scale, xticks=FIGURE_TICKS,
             xlabel="non-zero code elements per image", ylabel=label, title=dataset,
         )  # fmt: skip
         names.append(name)
