@@ -12,12 +12,12 @@ import pytest
 
 from sparsevae.cli.main import build_parser, main
 from sparsevae.data import data_record, load_dataset
-from sparsevae.errors import RunDirectoryError
+from sparsevae.errors import ConfigError, RunDirectoryError
 from sparsevae.experiments import EXPERIMENTS
 from sparsevae.experiments.cost import cost_statement, duration
 from sparsevae.experiments.flags import preset_values
 from sparsevae.experiments.results import ResultsStore, flatten
-from sparsevae.experiments.runner import run_pending
+from sparsevae.experiments.runner import Shard, run_pending
 from sparsevae.experiments.tables import mean_over_seeds
 
 
@@ -226,3 +226,36 @@ def test_llgae_refuses_to_mix_settings_in_one_out(tmp_path, capsys):
     assert "llgae: 1 of 1 runs to do; expected cost about" in capsys.readouterr().out
     assert main([*argv, "--component-dim", "5", "--no-progress"]) == 2
     assert "component_dim=4, not 5" in capsys.readouterr().err
+
+
+# -- shards ----------------------------------------------------------------------------------------
+def test_shards_train_every_run_once_into_one_store(tmp_path, capsys):
+    specs = [Spec(name) for name in "abcdefg"]
+    trained: dict[str, list[str]] = {}
+    for index in (1, 2, 3):
+        shard = Shard(index, 3)
+        trained[f"{index}/3"] = []
+
+        def train(spec, into=trained[f"{index}/3"]):
+            into.append(spec.id)
+            return {"value": 1}
+
+        run_pending("demo", specs, ResultsStore(tmp_path), train, progress=False, shard=shard)
+    assert trained == {"1/3": ["a", "d", "g"], "2/3": ["b", "e"], "3/3": ["c", "f"]}
+    assert ResultsStore(tmp_path).finished() == set("abcdefg")
+    assert "demo (shard 3/3)" in capsys.readouterr().out
+
+
+def test_a_shard_is_parsed_from_the_flag_or_the_torchrun_world():
+    assert Shard.parse("2/4") == Shard(2, 4)
+    assert Shard.from_environment({"RANK": "0", "WORLD_SIZE": "2"}) == Shard(1, 2)
+    assert Shard.from_environment({}) is None
+    for text in ("0/2", "3/2", "two/4", "2"):
+        with pytest.raises(ConfigError, match="--shard"):
+            Shard.parse(text)
+
+
+def test_the_shard_flag_reaches_the_sweep(tmp_path, capsys):
+    code = main(["reproduce", "iclr2019", "--quick", "--shard", "5/2", "--out", str(tmp_path)])
+    assert code != 0
+    assert "--shard I/N needs 1 ≤ I ≤ N, got 5/2" in capsys.readouterr().err

@@ -13,6 +13,7 @@ from dataclasses import fields
 from typing import Any, TypeVar
 
 from ..errors import ConfigError
+from .runner import Shard
 
 S = TypeVar("S")
 
@@ -121,3 +122,20 @@ def parse_data_dirs(values: Sequence[str], datasets: Sequence[str]) -> dict[str,
         else:
             dirs.update({name: value for name in datasets if name not in dirs})
     return dirs
+
+
+def add_shard_argument(p: argparse.ArgumentParser) -> None:
+    """``--shard I/N``: this process trains every N-th run (read with :func:`shard_of`)."""
+    p.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="train only runs I, I+N, I+2N, … of the grid (1 ≤ I ≤ N): start N processes or "
+        "array jobs with the same --out, one per I, and each run is trained once; under torchrun "
+        "the rank and world size choose the shard.  Redraw the complete report with "
+        "--report-only when all have finished",
+    )
+
+
+def shard_of(args: argparse.Namespace) -> Shard | None:
+    """The shard ``--shard`` names, else the torchrun world's, else None (the whole grid)."""
+    return Shard.parse(args.shard) if args.shard else Shard.from_environment()

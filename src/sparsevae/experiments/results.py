@@ -25,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RunDirectoryError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; run one process per --out there
+    fcntl = None  # type: ignore[assignment]
 from ..training.checkpoints import atomic_write_bytes, atomic_write_json
 
 ROWS_FILE = "results.jsonl"
@@ -135,9 +140,11 @@ class ResultsStore:
             raise ValueError(f"a results row needs its key {self.key!r}")
         self.out.mkdir(parents=True, exist_ok=True)
         line = json.dumps(dict(row)) + "\n"
-        if self._ends_torn():  # start on a fresh line: the torn one must not swallow this row
-            line = "\n" + line
         with self.rows_path.open("a", encoding="utf-8") as f:
+            if fcntl is not None:  # the shards of one sweep append to the same file
+                fcntl.flock(f, fcntl.LOCK_EX)
+            if self._ends_torn():  # start on a fresh line: the torn one must not swallow this row
+                line = "\n" + line
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

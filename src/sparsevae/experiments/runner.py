@@ -9,15 +9,17 @@ resumes where it stopped.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
-from ..errors import CheckpointError, RunDirectoryError
+from ..errors import CheckpointError, ConfigError, RunDirectoryError
 from ..models import SparseVAEModel
 from ..training import TrainConfig, Trainer, prepare_run_dir
 from ..training.checkpoints import CONFIG_FILE, STATE_FILE
@@ -25,6 +27,41 @@ from .cost import Run, cost_statement
 from .results import ResultsStore
 
 R = TypeVar("R", bound=Run)
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Part ``index`` (from 1) of ``count``: one of ``count`` processes or array jobs that share
+    a sweep's ``--out``, each training every ``count``-th run of the grid, so that every run is
+    trained exactly once and all rows land in the one results store."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count:
+            raise ConfigError(f"--shard I/N needs 1 ≤ I ≤ N, got {self.index}/{self.count}")
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """``"I/N"``, e.g. ``"2/4"``."""
+        index, _, count = text.partition("/")
+        try:
+            numbers = int(index), int(count)
+        except ValueError:
+            raise ConfigError(f"--shard expects I/N such as 2/4, got {text!r}") from None
+        return cls(*numbers)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Shard | None:
+        """The torchrun world (``RANK`` of ``WORLD_SIZE`` processes), or None outside one."""
+        if "RANK" not in environ or "WORLD_SIZE" not in environ:
+            return None
+        return cls(int(environ["RANK"]) + 1, int(environ["WORLD_SIZE"]))
+
+    def select(self, runs: Sequence[R]) -> list[R]:
+        """This shard's runs: the grid's runs number ``index``, ``index + count``, …"""
+        return [run for position, run in enumerate(runs) if position % self.count == self.index - 1]
 
 
 def run_pending(
@@ -37,13 +74,18 @@ def run_pending(
     summary: Callable[[dict[str, Any]], str] | None = None,
     redo: bool | Collection[str] = False,
     progress: bool = True,
+    shard: Shard | None = None,
 ) -> list[dict[str, Any]]:
     """Train and score every run without a row in ``store`` (and those named by ``redo``, or all
-    with ``redo=True``), appending each row as it finishes; return all rows of the store.
+    with ``redo=True``), appending each row as it finishes; return all rows of the store.  With
+    ``shard``, only that shard's part of ``runs``.
 
     A row is ``{store.key: run.id, **train_and_score(run)}`` plus ``seconds``, the run's wall
     time, unless ``train_and_score`` measured it itself.
     """
+    if shard is not None:
+        runs = shard.select(runs)
+        name = f"{name} (shard {shard.index}/{shard.count})"
     done = store.finished()
     again = {r.id for r in runs} if redo is True else set(redo or ())
     pending = [r for r in runs if r.id not in done or r.id in again]

@@ -7,7 +7,14 @@ from pathlib import Path
 
 from ...errors import RunDirectoryError
 from ...evaluation.probes import PROBES
-from ..flags import add_data_dir_argument, datasets_for, parse_data_dirs, settings_from_flags
+from ..flags import (
+    add_data_dir_argument,
+    add_shard_argument,
+    datasets_for,
+    parse_data_dirs,
+    settings_from_flags,
+    shard_of,
+)
 from ..registry import register_experiment
 from .protocol import FULL, NAME, QUICK, QUICK_TEXT, SweepSettings
 from .report import write_report
@@ -16,6 +23,7 @@ from .sweep import read_results, run_sweep
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir_argument(p)
+    add_shard_argument(p)
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -110,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
             parse_data_dirs(args.data_dir, settings.datasets),
             progress=not args.no_progress,
             epoch_progress=args.progress,
+            shard=shard_of(args),
         )
     report = write_report(rows, settings, out)
     print(f"{len(rows)} runs in {out / 'results.csv'}; report: {report}")

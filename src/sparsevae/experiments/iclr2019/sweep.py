@@ -19,7 +19,7 @@ from ...models import SparseVAEModel, build_model
 from ...models.vae import relaxed_draws
 from ...training import TrainConfig
 from ..results import ResultsStore
-from ..runner import run_pending, train_or_resume
+from ..runner import Shard, run_pending, train_or_resume
 from .protocol import CODES, CSV_COLUMNS, NAME, PINNED, RELAXED_SHARPNESS, RunSpec, SweepSettings
 
 EVALUATED = ("neg_elbo", "recon", "kl", "sparsity", "active_elements_mean", "active_units")
@@ -130,8 +130,10 @@ def run_sweep(
     progress: bool = True,
     epoch_progress: bool = False,
     loader: Callable[..., Dataset] = load_dataset,
+    shard: Shard | None = None,
 ) -> list[dict[str, Any]]:
-    """Train and evaluate every run not yet in ``OUT/results.jsonl``; return all rows."""
+    """Train and evaluate every run not yet in ``OUT/results.jsonl`` (with ``shard``, of that
+    shard's part of the grid); return all rows."""
     out = Path(out)
     store = results_store(out)
     refuse_unseeded_results(store)
@@ -171,6 +173,7 @@ def run_sweep(
         estimate=settings.estimate_seconds,
         summary=run_summary,
         progress=progress,
+        shard=shard,
     )
 
 

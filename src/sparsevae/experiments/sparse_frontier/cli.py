@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 
 from ...errors import ConfigError, RunDirectoryError
-from ..flags import add_data_dir_argument, parse_data_dirs, settings_from_flags
+from ..flags import (
+    add_data_dir_argument,
+    add_shard_argument,
+    parse_data_dirs,
+    settings_from_flags,
+    shard_of,
+)
 from ..registry import register_experiment
 from .protocol import FULL, MODELS, NAME, QUICK, QUICK_GRIDS, QUICK_TEXT, FrontierSettings
 from .report import write_report
@@ -15,6 +21,7 @@ from .sweep import rescore_frontier, results_store, run_frontier
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir_argument(p)
+    add_shard_argument(p)
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -109,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
             redo=args.overwrite,
             progress=not args.no_progress,
             epoch_progress=args.progress,
+            shard=shard_of(args),
         )
     report = write_report(rows, settings, out)
     print(f"{len(rows)} runs in {out / 'results.csv'}; report: {report}")

@@ -20,7 +20,7 @@ from ...models.spike_codes import spike_code
 from ...training import TrainConfig, load
 from ...training.checkpoints import CONFIG_FILE
 from ..results import ResultsStore
-from ..runner import run_pending, train_or_resume
+from ..runner import Shard, run_pending, train_or_resume
 from .protocol import CODES_OF, NAME, PINNED, FrontierSettings, RunSpec
 
 PROBE_ITERATIONS = 3000  # logistic regression's max_iter in the frontier's probe
@@ -144,9 +144,10 @@ def run_frontier(
     progress: bool = True,
     epoch_progress: bool = False,
     loader: Callable[..., Dataset] = load_dataset,
+    shard: Shard | None = None,
 ) -> list[dict[str, Any]]:
-    """Train and score every run not yet in ``OUT/results.jsonl`` (all with ``redo``); return all
-    rows."""
+    """Train and score every run not yet in ``OUT/results.jsonl`` (all with ``redo``; with
+    ``shard``, of that shard's part of the grid); return all rows."""
     out = Path(out)
     store = results_store(out)
     store.check_settings(settings.record(), PINNED)
@@ -178,6 +179,7 @@ def run_frontier(
         summary=run_summary,
         redo=redo,
         progress=progress,
+        shard=shard,
     )
 
 
