@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
@@ -215,6 +218,9 @@ def test_uai2019_experiment_writes_figures_and_table_and_reuses_runs(tmp_path, c
         assert (out / name).stat().st_size > 0, name
     table = (out / "results.md").read_text()
     assert "| vsc-uai | 4 |" in table and "| beta-vae | 4 | 2 |" in table
+    assert "| raw pixels (ceiling) | 1024 |" in table
+    ceiling = json.loads((out / "results.json").read_text())["pixel_ceiling"]
+    assert 0.0 <= ceiling["dci_informativeness"] <= 1.0
     scores = out / "runs" / "vsc-uai_J4" / "scores.json"
     stamp = scores.stat().st_mtime_ns
     capsys.readouterr()
@@ -237,3 +243,26 @@ def test_mixture_prior_elbo_matches_the_closed_form_with_one_component():
     assert float(estimate) == pytest.approx(float(-(recon + selected).mean()), rel=0.02)
     metrics = model.extra_metrics(x)
     assert math.isfinite(metrics["neg_elbo_mixture_prior"])
+
+
+def test_gated_sources_are_zero_where_their_attribute_is_absent():
+    from sparsevae.data.synthetic import SMILEY_SOURCE_ATTRIBUTE, gate_smiley_sources
+    from sparsevae.experiments.uai2019.protocol import SmileySettings
+    from sparsevae.experiments.uai2019.sweep import load_splits
+
+    assert list(SMILEY_SOURCE_ATTRIBUTE) == [0] * 4 + [1] * 6 + [2] * 3 + [3] * 5
+    factors = np.array([[1, 0, 1, 0, *range(1, 19)]], dtype=float)
+    gated = gate_smiley_sources(factors)[0]
+    assert list(gated[:4]) == [1, 0, 1, 0]
+    assert list(gated[4:8]) == [1, 2, 3, 4] and not gated[8:14].any()  # bow tie kept, hat gone
+    assert list(gated[14:17]) == [11, 12, 13] and not gated[17:].any()  # eyes kept, mouth gone
+    settings = SmileySettings(
+        n_train=32, n_val=16, n_test=40, latent_dims=(4,), betas=(1.0,), hidden=8,
+        likelihood="bernoulli", epochs=1, batch_size=16, lr=1e-3, factors="gated",
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match="--factors"):
+        dataclasses.replace(settings, factors="gates")
+    splits = load_splits(settings)
+    assert splits.test_factors.shape == (40, 22) and splits.factor_names[4].endswith("(gated)")
+    absent = splits.test_factors[:, 1] == 0  # no hat: its 6 sources are 0
+    assert not splits.test_factors[absent][:, 8:14].any()

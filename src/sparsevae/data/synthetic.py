@@ -34,6 +34,10 @@ SMILEY_SOURCES = (
 SMILEY_FACTOR_NAMES = [*SMILEY_ATTRIBUTES] + [
     f"{part}.{source}" for part, sources in SMILEY_SOURCES for source in sources
 ]
+# The attribute (index into SMILEY_ATTRIBUTES) each of the 18 sources belongs to.
+SMILEY_SOURCE_ATTRIBUTE = np.array(
+    [SMILEY_ATTRIBUTES.index(part) for part, sources in SMILEY_SOURCES for _ in sources]
+)
 SMILEY_CHUNK = 8192  # images rendered at once: bounds the boolean masks to ~8 MB each
 
 # Pixel coordinates are 1-based (1..32), as in the supplement: 16.5 is the exact middle.
@@ -125,6 +129,16 @@ def smiley_factors(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.nda
     attributes = (draws[:, : len(SMILEY_ATTRIBUTES)] > 0).astype(np.float32)
     sources = 0.5 * draws[:, len(SMILEY_ATTRIBUTES) :]
     return attributes, sources
+
+
+def gate_smiley_sources(factors: np.ndarray) -> np.ndarray:
+    """The identifiable view of Smiley's 22 factors ``(n, 22)``: the 4 attributes, then each
+    source set to 0 where its attribute is absent (a source of an absent part leaves no trace in
+    the image, so no code can predict it)."""
+    factors = np.asarray(factors)
+    attributes = factors[:, : len(SMILEY_ATTRIBUTES)]
+    gated = factors[:, len(SMILEY_ATTRIBUTES) :] * attributes[:, SMILEY_SOURCE_ATTRIBUTE]
+    return np.concatenate([attributes, gated], axis=1)
 
 
 def generate_smileys(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..flags import settings_from_flags
 from ..registry import register_experiment
-from .protocol import FULL, MODELS, NAME, QUICK, QUICK_TEXT, SmileySettings
+from .protocol import FACTOR_VIEWS, FULL, MODELS, NAME, QUICK, QUICK_TEXT, SmileySettings
 from .report import write_report
 from .sweep import run_smiley
 
@@ -57,9 +57,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help="default 5e-4")
     p.add_argument(
         "--factors",
-        choices=("sources", "all"),
+        choices=FACTOR_VIEWS,
         default="sources",
-        help="score against the 18 sources (default) or all 22 factors",
+        help="score against the 18 sources (default), all 22 factors, or the identifiable "
+        "view: the 4 attributes and each source set to 0 where its attribute is absent",
     )
     p.add_argument("--dci-method", choices=("forest", "gbt", "lasso"), default="forest")
 

@@ -10,6 +10,7 @@ from ..cost import autoencoder_macs, compute_seconds, training_seconds
 
 NAME = "uai2019-smiley"
 MODELS = ("vsc-uai", "beta-vae", "beta-tcvae")
+FACTOR_VIEWS = ("sources", "all", "gated")  # what the codes are scored against (--factors)
 N_ATTRIBUTES = 4  # Smiley factors: 4 binary attributes, then the 18 sources
 PIXELS = 64 * 64
 # The supplement's full-size protocol; QUICK replaces it for a smoke test (any flag still wins).
@@ -94,7 +95,7 @@ class SmileySettings:
     warmup_end: float = 0.4  # VSC: the slab warm-up ramp ends
     lr_drop_at: float = 0.4  # VSC: learning rate × 0.1 from here on
     seed: int = 0
-    factors: str = "sources"  # or all: score against all 22 factors
+    factors: str = "sources"  # all: the 22 factors; gated: attributes + sources gated by them
     dci_method: str = "forest"
     device: str = "auto"
 
@@ -105,6 +106,10 @@ class SmileySettings:
             raise ConfigError("--latent-dims must be at least 2")
         if any(not b > 0 for b in self.betas):
             raise ConfigError("--betas must be positive")
+        if self.factors not in FACTOR_VIEWS:
+            raise ConfigError(
+                f"--factors must be one of {', '.join(FACTOR_VIEWS)}, got {self.factors!r}"
+            )
         unknown = sorted(set(self.models) - set(MODELS))
         if unknown:
             raise ConfigError(f"--models: unknown {unknown}; choose from {', '.join(MODELS)}")

@@ -7,6 +7,7 @@ unless ``redo``.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from ...data import Dataset, data_record, load_dataset
+from ...data.synthetic import gate_smiley_sources
 from ...evaluation.disentanglement import disentanglement_scores
 from ...evaluation.metrics import encode_dataset
 from ...models import build_model
@@ -26,6 +28,7 @@ from ..runner import run_pending
 from .protocol import N_ATTRIBUTES, NAME, PINNED, RunSpec, SmileySettings
 
 SCORES_FILE = "scores.json"
+PIXELS_FILE = "pixel_ceiling.json"
 CODES_FILE = "test_codes.npy"
 
 
@@ -49,16 +52,36 @@ def load_splits(settings: SmileySettings) -> SmileySplits:
         "seed": settings.seed,
     }
     data = load_dataset("smiley", **options)
-    skip = 0 if settings.factors == "all" else N_ATTRIBUTES
+    skip = N_ATTRIBUTES if settings.factors == "sources" else 0
+    view = gate_smiley_sources if settings.factors == "gated" else np.asarray
+    names = [n if settings.factors != "gated" or i < N_ATTRIBUTES else f"{n} (gated)"
+             for i, n in enumerate(data.factor_names or [])]  # fmt: skip
     return SmileySplits(
         data=data,
         options=options,
         train_x=data.train_x[: settings.n_train],
         val_x=data.train_x[settings.n_train :],
-        val_factors=data.train_factors[settings.n_train :, skip:].numpy(),
-        test_factors=data.test_factors[:, skip:].numpy(),
-        factor_names=list(data.factor_names or [])[skip:],
+        val_factors=view(data.train_factors[settings.n_train :].numpy())[:, skip:],
+        test_factors=view(data.test_factors.numpy())[:, skip:],
+        factor_names=names[skip:],
     )
+
+
+def pixel_ceiling(settings: SmileySettings, splits: SmileySplits, out: Path) -> dict[str, Any]:
+    """The scores of the test images themselves as the code (raw pixels, the same regressors):
+    how far a model's code is from what the data allow.  Cached in ``OUT/PIXELS_FILE``."""
+    path = Path(out) / PIXELS_FILE
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if cached.get("factors") == settings.factors:
+            return cached
+    pixels = splits.data.test_x.flatten(1).numpy()
+    scores = disentanglement_scores(
+        pixels, splits.test_factors, dci_method=settings.dci_method, seed=settings.seed
+    )
+    result = {"factors": settings.factors, "test": scores}
+    atomic_write_json(path, result)
+    return result
 
 
 def results_store(out: str | Path) -> ResultsStore:
