@@ -93,6 +93,17 @@ def test_smiley_rejects_bad_options():
         sparsevae.load_dataset("smiley", n_train=0)
     with pytest.raises(DataError, match="no option 'size'"):
         sparsevae.load_dataset("smiley", size=16)
+    with pytest.raises(DataError, match="l2_normalise must be true or false"):
+        sparsevae.load_dataset("smiley", n_train=8, n_test=8, l2_normalise="yes")
+
+
+def test_smiley_l2_normalised_images_have_unit_norm_and_the_same_pixels_on():
+    plain = sparsevae.load_dataset("smiley", n_train=16, n_test=8)
+    unit = sparsevae.load_dataset("smiley", n_train=16, n_test=8, l2_normalise=True)
+    norms = unit.train_x.flatten(1).norm(dim=1)
+    assert torch.allclose(norms, torch.ones_like(norms), atol=1e-6)
+    assert torch.equal(unit.test_x > 0, plain.test_x > 0)
+    assert unit.info["l2_normalise"] is True
 
 
 # ---------------------------------------------------------------------------------------------
