@@ -266,3 +266,10 @@ def test_gated_sources_are_zero_where_their_attribute_is_absent():
     assert splits.test_factors.shape == (40, 22) and splits.factor_names[4].endswith("(gated)")
     absent = splits.test_factors[:, 1] == 0  # no hat: its 6 sources are 0
     assert not splits.test_factors[absent][:, 8:14].any()
+
+
+def test_the_smiley_cost_estimate_counts_the_pixels_of_a_smiley():
+    from sparsevae.data import load_dataset
+    from sparsevae.experiments.uai2019.protocol import PIXELS
+
+    assert math.prod(load_dataset("smiley", n_train=1, n_test=1).shape) == PIXELS

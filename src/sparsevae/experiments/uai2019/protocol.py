@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ...data.synthetic import SMILEY_SIZE
 from ...errors import ConfigError
 from ..cost import autoencoder_macs, compute_seconds, training_seconds
 
@@ -12,7 +13,7 @@ NAME = "uai2019-smiley"
 MODELS = ("vsc-uai", "beta-vae", "beta-tcvae")
 FACTOR_VIEWS = ("sources", "all", "gated")  # what the codes are scored against (--factors)
 N_ATTRIBUTES = 4  # Smiley factors: 4 binary attributes, then the 18 sources
-PIXELS = 64 * 64
+PIXELS = SMILEY_SIZE * SMILEY_SIZE  # a Smiley image is 1×32×32
 # The supplement's full-size protocol; QUICK replaces it for a smoke test (any flag still wins).
 FULL: dict[str, Any] = {
     "latent_dims": [18, 40, 60],
