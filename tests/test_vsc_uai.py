@@ -273,3 +273,24 @@ def test_the_smiley_cost_estimate_counts_the_pixels_of_a_smiley():
     from sparsevae.experiments.uai2019.protocol import PIXELS
 
     assert math.prod(load_dataset("smiley", n_train=1, n_test=1).shape) == PIXELS
+
+
+def test_the_authors_protocol_presets_their_notebook_and_flags_still_win():
+    from sparsevae.cli.main import build_parser
+    from sparsevae.experiments.uai2019.cli import settings_from_args
+    from sparsevae.experiments.uai2019.protocol import RunSpec
+
+    parser = build_parser()
+    argv = ["reproduce", "uai2019-smiley", "--out", "x", "--protocol", "authors", "--epochs", "3"]
+    s = settings_from_args(parser.parse_args(argv))
+    assert (s.n_train, s.epochs, s.n_pseudo_inputs, s.variant, s.lr_drop_at) == (
+        60000, 3, 10, "authors", 0.3
+    )  # fmt: skip
+    assert (s.l2_normalise, s.prior_spike_sharpness, s.protocol) == (True, 10.0, "authors")
+    assert s.lr_of(RunSpec("beta-vae", 18, 1.0)) == 5e-5 and s.lr_of(RunSpec("vsc-uai", 18)) == 5e-4
+    config = s.model_config(RunSpec("vsc-uai", 60), [1, 32, 32])
+    assert config["prior_spike_sharpness"] == 10.0 and config["variant"] == "authors"
+    default = settings_from_args(parser.parse_args(["reproduce", "uai2019-smiley", "--out", "x"]))
+    assert (default.n_train, default.variant, default.l2_normalise) == (80000, "supplement", False)
+    assert "prior_spike_sharpness" not in default.model_config(RunSpec("vsc-uai", 60), [1, 32, 32])
+    assert default.lr_of(RunSpec("beta-vae", 18, 1.0)) == 5e-4

@@ -7,13 +7,21 @@ from pathlib import Path
 
 from ..flags import settings_from_flags
 from ..registry import register_experiment
-from .protocol import FACTOR_VIEWS, FULL, MODELS, NAME, QUICK, QUICK_TEXT, SmileySettings
+from .protocol import FACTOR_VIEWS, MODELS, NAME, PROTOCOLS, QUICK, QUICK_TEXT, SmileySettings
 from .report import write_report
 from .sweep import run_smiley
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="retrain runs that already exist")
+    p.add_argument(
+        "--protocol",
+        choices=tuple(PROTOCOLS),
+        default="supplement",
+        help="whose defaults: the UAI supplement's (default) or the authors' notebook (L2 "
+        "scaling, 10 pseudo-inputs, 200,000 iterations, β from 1 to 50; for a GPU).  Any flag "
+        "given still wins",
+    )
     p.add_argument("--latent-dims", type=int, nargs="+", help="default 18 40 60")
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--betas", type=float, nargs="+", help="β grid (default 2 4)")
@@ -24,31 +32,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="default gaussian-learned",
     )
     p.add_argument(
-        "--alpha",
-        type=float,
-        default=0.003,
-        help="α: the target probability that a code element is active",
+        "--alpha", type=float, help="α: the target probability that an element is active"
     )
-    p.add_argument("--n-pseudo-inputs", type=int, default=20)
-    p.add_argument("--variant", choices=("supplement", "authors"), default="supplement")
+    p.add_argument("--n-pseudo-inputs", type=int, help="default 20 (authors: 10)")
+    p.add_argument("--variant", choices=("supplement", "authors"), help="vsc-uai's variant")
+    p.add_argument("--warmup-start", type=float, help="VSC: spike-only phase ends (fraction)")
+    p.add_argument("--warmup-end", type=float, help="VSC: slab warm-up ramp ends (fraction)")
     p.add_argument(
-        "--warmup-start",
-        type=float,
-        default=0.375,
-        help="VSC: spike-only phase ends (fraction of training)",
+        "--lr-drop-at", type=float, help="VSC: learning rate ×0.1 from here on (fraction)"
     )
     p.add_argument(
-        "--warmup-end",
-        type=float,
-        default=0.4,
-        help="VSC: slab warm-up ramp ends (fraction of training)",
+        "--l2-normalise",
+        action=argparse.BooleanOptionalAction,
+        help="divide each image by its L2 norm (authors: yes)",
     )
     p.add_argument(
-        "--lr-drop-at",
-        type=float,
-        default=0.4,
-        help="VSC: learning rate ×0.1 from here on (fraction of training)",
+        "--prior-spike-sharpness", type=float, help="VSC: ν sharpening the pseudo-inputs' spikes"
     )
+    p.add_argument("--baseline-lr", type=float, help="the β-VAE's and β-TCVAE's rate (default lr)")
     p.add_argument("--n-train", type=int, help="default 80000")
     p.add_argument("--n-val", type=int, help="validation images for choosing β (default 2000)")
     p.add_argument("--n-test", type=int, help="default 5000")
@@ -66,7 +67,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> SmileySettings:
-    return settings_from_flags(SmileySettings, args, FULL, QUICK, models=tuple(args.models))
+    full = PROTOCOLS[args.protocol]
+    return settings_from_flags(
+        SmileySettings, args, full, QUICK, models=tuple(args.models), protocol=args.protocol
+    )
 
 
 @register_experiment(

@@ -26,7 +26,33 @@ FULL: dict[str, Any] = {
     "epochs": 1250,
     "batch_size": 500,
     "lr": 5e-4,
+    "alpha": 0.003,
+    "n_pseudo_inputs": 20,
+    "variant": "supplement",
+    "warmup_start": 0.375,
+    "warmup_end": 0.4,
+    "lr_drop_at": 0.4,
+    "l2_normalise": False,
+    "prior_spike_sharpness": None,
+    "baseline_lr": None,
 }
+# The authors' Smiley notebook: 60,000 images each divided by its L2 norm, 200,000 iterations of
+# batch 500 (1,667 epochs), rate ×0.1 after iteration 60,000, spikes alone until 75,000 then a
+# ramp to 80,000, 10 pseudo-inputs with the L2-normalised sigmoid selector, their spikes sharpened
+# with ν = 10; the β-VAE and β-TCVAE at rate 5e-5 with β from 1 to 50.  A GPU protocol.
+AUTHORS: dict[str, Any] = {
+    **FULL,
+    "betas": [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 50.0],
+    "n_train": 60000,
+    "epochs": 1667,
+    "n_pseudo_inputs": 10,
+    "variant": "authors",
+    "lr_drop_at": 0.3,
+    "l2_normalise": True,
+    "prior_spike_sharpness": 10.0,
+    "baseline_lr": 5e-5,
+}
+PROTOCOLS = {"supplement": FULL, "authors": AUTHORS}
 QUICK: dict[str, Any] = {
     "latent_dims": [18],
     "betas": [2.0],
@@ -50,6 +76,9 @@ PINNED = (
     "warmup_start",
     "warmup_end",
     "lr_drop_at",
+    "l2_normalise",
+    "prior_spike_sharpness",
+    "baseline_lr",
     "n_train",
     "n_val",
     "n_test",
@@ -95,6 +124,10 @@ class SmileySettings:
     warmup_start: float = 0.375  # VSC: the spike-only phase ends (fraction of training)
     warmup_end: float = 0.4  # VSC: the slab warm-up ramp ends
     lr_drop_at: float = 0.4  # VSC: learning rate × 0.1 from here on
+    l2_normalise: bool = False  # each image divided by its L2 norm (the authors' scaling)
+    prior_spike_sharpness: float | None = None  # VSC: ν sharpening the pseudo-inputs' spikes
+    baseline_lr: float | None = None  # the β-VAE's and β-TCVAE's rate (None: lr)
+    protocol: str = "supplement"  # the preset the defaults came from (a name, for the record)
     seed: int = 0
     factors: str = "sources"  # all: the 22 factors; gated: attributes + sources gated by them
     dci_method: str = "forest"
@@ -145,11 +178,19 @@ class SmileySettings:
                 warmup_end=self.warmup_end,
                 lr_drop_at=self.lr_drop_at,
             )
+            if self.prior_spike_sharpness is not None:
+                config["prior_spike_sharpness"] = self.prior_spike_sharpness
         else:
             config["beta"] = spec.beta
             if spec.kind == "beta-tcvae":  # MWS normaliser: only the logged MI/TC depend on it
                 config["dataset_size"] = self.n_train
         return config
+
+    def lr_of(self, spec: RunSpec) -> float:
+        """The learning rate of ``spec``'s run: the baselines may have their own."""
+        if spec.kind == "vsc-uai" or self.baseline_lr is None:
+            return self.lr
+        return self.baseline_lr
 
     def estimate_seconds(self, spec: RunSpec) -> float:
         """Rough CPU seconds to train one run and score it."""

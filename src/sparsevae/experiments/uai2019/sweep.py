@@ -50,6 +50,7 @@ def load_splits(settings: SmileySettings) -> SmileySplits:
         "n_train": settings.n_train + settings.n_val,
         "n_test": settings.n_test,
         "seed": settings.seed,
+        **({"l2_normalise": True} if settings.l2_normalise else {}),
     }
     data = load_dataset("smiley", **options)
     skip = N_ATTRIBUTES if settings.factors == "sources" else 0
@@ -98,7 +99,7 @@ def train_and_score(
     config = TrainConfig(
         epochs=settings.epochs,
         batch_size=settings.batch_size,
-        lr=settings.lr,
+        lr=settings.lr_of(spec),
         seed=settings.seed,
         device=settings.device,
         checkpoint_every=settings.epochs,
