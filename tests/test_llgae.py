@@ -345,3 +345,10 @@ def test_reproduce_llgae_can_start_llgae_from_the_mixture(tmp_path):
     assert load(out / "runs" / "llgae").config.init == "mixture-pca"
     # One epoch from the mixture's optimum stays near it (a random start is far worse after one).
     assert results["llgae"]["pixel_error"] < 1.3 * results["mixture-pca"]["pixel_error"]
+
+
+def test_the_notes_numbers_are_a_reference_unless_the_data_set_is_fashion_mnist():
+    from sparsevae.experiments.llgae.report import note_heading
+
+    assert "same data set" in note_heading("fashion-mnist")
+    assert "another data set" in note_heading("mnist")
