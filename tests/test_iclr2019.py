@@ -18,6 +18,7 @@ from sparsevae.experiments.iclr2019 import (
     write_report,
 )
 from sparsevae.experiments.iclr2019 import sweep as iclr2019_sweep
+from sparsevae.experiments.iclr2019.report import settings_paragraph
 from sparsevae.training import read_metrics
 
 
@@ -76,7 +77,11 @@ def test_sweep_writes_a_row_per_run_and_a_report(finished):
     for name in ("neg_elbo_vs_J_digits.png", "accuracy_vs_J_digits.png", "sparsity_vs_alpha.png"):
         assert (out / name).stat().st_size > 1000
         assert f"]({name})" in text
-    assert "3 of 3 runs finished" in text
+    assert "3 of 3 runs finished." in text
+    extra = [*rows, dict(rows[0], id=rows[0]["id"] + "-s1", seed=1)]
+    assert "3 of 3 runs finished (and 1 outside this grid)" in settings_paragraph(
+        extra, tiny()
+    )
 
 
 def test_report_sets_ours_beside_the_published_numbers(finished, tmp_path):

@@ -199,8 +199,12 @@ def comparison_table(rows: Sequence[dict[str, Any]], dataset: str) -> list[str]:
 def settings_paragraph(rows: Sequence[dict[str, Any]], settings: SweepSettings) -> str:
     s = settings
     seeds = ", ".join(str(seed) for seed in s.seeds)
+    grid = {run.id for run in s.runs()}
+    others = sum(row["id"] not in grid for row in rows)  # e.g. other seeds run into the same --out
     parts = [
-        f"{len(rows)} of {len(s.runs())} runs finished.  Settings: {s.epochs} epochs, batch "
+        f"{len(rows) - others} of {len(grid)} runs finished"
+        + (f" (and {others} outside this grid)" if others else "")
+        + f".  Settings: {s.epochs} epochs, batch "
         f"{s.batch_size}, Adam lr {s.lr:g}, 784–{s.hidden}–J MLP, Bernoulli likelihood, "
         + (f"seed {seeds}" if len(s.seeds) == 1 else f"seeds {seeds} (figures: the means)"),
         f", first {s.train_limit} training images" if s.train_limit else "",
