@@ -79,9 +79,7 @@ def test_sweep_writes_a_row_per_run_and_a_report(finished):
         assert f"]({name})" in text
     assert "3 of 3 runs finished." in text
     extra = [*rows, dict(rows[0], id=rows[0]["id"] + "-s1", seed=1)]
-    assert "3 of 3 runs finished (and 1 outside this grid)" in settings_paragraph(
-        extra, tiny()
-    )
+    assert "3 of 3 runs finished (and 1 outside this grid)" in settings_paragraph(extra, tiny())
 
 
 def test_report_sets_ours_beside_the_published_numbers(finished, tmp_path):
