@@ -10,6 +10,7 @@ and done in chunks to bound memory: 80,000 smileys take a few seconds.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -202,14 +203,19 @@ def load_smiley(
     if not isinstance(l2_normalise, bool):
         raise DataError(f"l2_normalise must be true or false, got {l2_normalise!r}")
     info = {"generator": "smiley", "n_train": n_train, "n_test": n_test, "seed": seed}
+    if l2_normalise:
+        info["l2_normalise"] = True
     data = _synthetic_dataset(
         "smiley", generate_smileys, n_train, n_test, seed, list(SMILEY_FACTOR_NAMES), info=info
     )
-    if l2_normalise:  # every image has the face's pixels on, so no norm is 0
-        data.train_x = data.train_x / data.train_x.flatten(1).norm(dim=1)[:, None, None, None]
-        data.test_x = data.test_x / data.test_x.flatten(1).norm(dim=1)[:, None, None, None]
-        data.info["l2_normalise"] = True
-    return data
+    if not l2_normalise:
+        return data
+    return dataclasses.replace(data, train_x=unit_l2(data.train_x), test_x=unit_l2(data.test_x))
+
+
+def unit_l2(images: torch.Tensor) -> torch.Tensor:
+    """Each image divided by its L2 norm (a smiley always has the face's pixels on: no norm is 0)."""
+    return images / images.flatten(1).norm(dim=1).reshape(-1, *[1] * (images.dim() - 1))
 
 
 # ----------------------------------------------------------------------------------------------

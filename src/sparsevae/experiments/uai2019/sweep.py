@@ -53,19 +53,31 @@ def load_splits(settings: SmileySettings) -> SmileySplits:
         **({"l2_normalise": True} if settings.l2_normalise else {}),
     }
     data = load_dataset("smiley", **options)
-    skip = N_ATTRIBUTES if settings.factors == "sources" else 0
-    view = gate_smiley_sources if settings.factors == "gated" else np.asarray
-    names = [n if settings.factors != "gated" or i < N_ATTRIBUTES else f"{n} (gated)"
-             for i, n in enumerate(data.factor_names or [])]  # fmt: skip
+    names = list(data.factor_names or [])
+    val_factors, _ = factor_view(data.train_factors[settings.n_train :].numpy(), names, settings)
+    test_factors, factor_names = factor_view(data.test_factors.numpy(), names, settings)
     return SmileySplits(
         data=data,
         options=options,
         train_x=data.train_x[: settings.n_train],
         val_x=data.train_x[settings.n_train :],
-        val_factors=view(data.train_factors[settings.n_train :].numpy())[:, skip:],
-        test_factors=view(data.test_factors.numpy())[:, skip:],
-        factor_names=names[skip:],
+        val_factors=val_factors,
+        test_factors=test_factors,
+        factor_names=factor_names,
     )
+
+
+def factor_view(
+    factors: np.ndarray, names: list[str], settings: SmileySettings
+) -> tuple[np.ndarray, list[str]]:
+    """Smiley's 22 factors as the codes are scored against them (``--factors``): the 18 sources,
+    all 22, or the attributes and the sources gated by them."""
+    if settings.factors == "sources":
+        return factors[:, N_ATTRIBUTES:], names[N_ATTRIBUTES:]
+    if settings.factors == "gated":
+        gated_names = [f"{name} (gated)" for name in names[N_ATTRIBUTES:]]
+        return gate_smiley_sources(factors), names[:N_ATTRIBUTES] + gated_names
+    return factors, names
 
 
 def pixel_ceiling(settings: SmileySettings, splits: SmileySplits, out: Path) -> dict[str, Any]:
