@@ -12,7 +12,6 @@ and the term named (``nan_policy="stop"``) or skips the batch (``"skip"``).
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -27,6 +26,7 @@ from ..errors import ConfigError, DataError, RunDirectoryError, TrainingError
 from ..models import SparseVAEModel
 from . import checkpoints as ckpt
 from .averaging import WeightAverage, averages_swapped_in
+from .batches import Batch, InMemoryBatches, epoch_order
 from .config import TrainConfig, optimizer_for, resolve_device
 from .epoch import EpochRun
 from .inputs import as_images, as_labels
@@ -37,13 +37,8 @@ from .stopping import CLI_REMEDIES, CtrlC, Remedies, TrainingInterrupted, advice
 
 EpochCallback = Callable[[dict[str, Any]], None]
 NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
-Pair = tuple[torch.Tensor, torch.Tensor | None]  # examples and their labels (or None)
-
-
-def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The batch order of ``epoch``: a permutation that depends on the seed and epoch alone, so a
-    resumed run sees the same batches without restoring any generator."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
+Pair = Batch  # examples and their labels (or None)
+__all__ = ["Trainer", "epoch_order"]
 
 
 class Trainer:
@@ -105,9 +100,10 @@ class Trainer:
             return self._fit_closed_form(train[0], test)
         with self._ctrl_c.caught(self.run_dir is not None):
             start_epoch, interrupted = self._begin(train[0], resume)
+            batches = self._batches(*train)
             for epoch in range(start_epoch, self.config.epochs):
                 started = time.perf_counter()
-                run = self.run_epoch(*train, epoch, interrupted if epoch == start_epoch else None)
+                run = self.run_epoch(batches, epoch, interrupted if epoch == start_epoch else None)
                 self._end_epoch(run, test, started)
         return self._finish()
 
@@ -125,31 +121,26 @@ class Trainer:
         elif self.averages is not None and self.averages.raw:
             self.averages.restore_raw()  # the model holds the average; training goes on from the raw
         started = time.perf_counter()
-        self._end_epoch(self.run_epoch(x, None, len(self.history)), None, started)
+        batches = self._batches(x, None)
+        self._end_epoch(self.run_epoch(batches, len(self.history)), None, started)
         self._finish()
         return self.history[-1]
 
     def run_epoch(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor | None,
-        epoch: int,
-        interrupted: dict[str, Any] | None = None,
+        self, batches: InMemoryBatches, epoch: int, interrupted: dict[str, Any] | None = None
     ) -> EpochRun:
         """Step through ``epoch``'s batches (the rest of them for an ``interrupted`` one)."""
-        steps = math.ceil(len(x) / self.config.batch_size)
+        steps = len(batches)
         watch = self.config.nan_policy == "stop"
         run = EpochRun.begin(
             epoch, steps, self.steps_done, self.device, watch=watch, interrupted=interrupted
         )
-        order = epoch_order(len(x), self.config.seed, epoch).to(self.device)
         bar = self._progress_bar(run)
-        for b in range(run.first_batch, steps):
+        for b, (xb, yb) in enumerate(batches.epoch(epoch, run.first_batch), run.first_batch):
             if self._ctrl_c.requested:
                 bar.close()
                 self._stop_on_interrupt(run, b)
-            index = order[b * self.config.batch_size : (b + 1) * self.config.batch_size]
-            run.add(self.step(x[index], None if y is None else y[index], run), len(index))
+            run.add(self.step(xb, yb, run), len(xb))
             if self.show_progress and (b % CHECK_EVERY == 0 or b == steps - 1):
                 bar.set_postfix({k: f"{v:.2f}" for k, v in run.means().items()}, refresh=False)
             if watch and b % CHECK_EVERY == CHECK_EVERY - 1:
@@ -170,6 +161,9 @@ class Trainer:
         result = self.stepper(x, y, self.stepper.progress(self.steps_done, run.steps), run.monitor)
         self.steps_done += 1
         return result
+
+    def _batches(self, x: torch.Tensor, y: torch.Tensor | None) -> InMemoryBatches:
+        return InMemoryBatches(x, y, self.config.batch_size, self.config.seed)
 
     # -- starting and ending ---------------------------------------------------------------------
     def _on_device(
