@@ -127,6 +127,7 @@ def show_warning(message, category, filename, lineno, file=None, line=None) -> N
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # for a verb that relaunches itself
     if not (args.threads == "auto" and args.verb in LIGHT_VERBS):
         set_threads(args.threads)
     with warnings.catch_warnings():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import warnings
 from dataclasses import asdict, fields
@@ -30,6 +31,7 @@ from ..training import (
 )
 from ..training.checkpoints import TRAINING_CURVES, fresh_run_dir, newer_version, run_config
 from ..training.config import resolve_device
+from ..training.distributed import PeerLost, World
 from ..training.tracking import TRACKERS, check_trackers, open_trackers, scalars
 from .common import (
     add_data_arguments,
@@ -40,6 +42,7 @@ from .common import (
     run_dataset,
     sample_labels,
 )
+from .launch import launch, launched_here
 from .model_flags import model_flags
 from .output import format_table, warn_about_usage
 
@@ -163,6 +166,15 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     )
     add_device_argument(p)
     p.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train one model in N data-parallel processes on this machine (as torchrun "
+        "--standalone --nproc-per-node N -m sparsevae train …; gloo on the CPU, NCCL on CUDA "
+        "with a GPU each); --batch-size stays the global batch, so the run is the one a single "
+        "process makes",
+    )
+    p.add_argument(
         "--no-progress",
         action="store_true",
         help="no progress bar (the line per epoch stays; --quiet drops it too)",
@@ -205,17 +217,43 @@ def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     args.no_progress = args.no_progress or args.quiet  # download bars too
+    world = World.from_environment()
+    if args.nproc is not None and not world.distributed:
+        return launch_processes(args)
     try:
         if args.resume is not None:
-            return resume(args)
-        return train_new(args)
+            return resume(args, world)
+        return train_new(args, world)
     except TrainingInterrupted as stop:
         # Ctrl-C is the user's choice, not an error: say where the checkpoint is, exit 130.
-        print(f"sparsevae: {stop}", file=sys.stderr)
+        if world.is_main:
+            print(f"sparsevae: {stop}", file=sys.stderr)
         return 130
+    except PeerLost:
+        if launched_here():  # the launcher says in one line which process died
+            return 2
+        raise
 
 
-def train_new(args: argparse.Namespace) -> int:
+def launch_processes(args: argparse.Namespace) -> int:
+    """``--nproc N``: the checks that need no data here, then N processes run the command."""
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be a positive number of processes, got {args.nproc}")
+    if args.nproc == 1:
+        args.nproc = None
+        return run(args)
+    run_dir = args.out if args.resume in (None, True) else args.resume
+    if args.resume is None:
+        if args.model is None or args.out is None:
+            raise ConfigError("--model and --out are required (unless resuming with --resume)")
+        model_class(args.model)
+        if Path(args.out).is_dir() and any(Path(args.out).iterdir()) and not args.overwrite:
+            prepare_run_dir(args.out)  # its one-line refusal
+    resolve_device(args.device)
+    return launch(args.argv, args.nproc, str(run_dir))
+
+
+def train_new(args: argparse.Namespace, world: World) -> int:
     if args.model is None or args.out is None:
         raise ConfigError("--model and --out are required (unless resuming with --resume RUN_DIR)")
     model_class(args.model)  # unknown model: fail before loading data
@@ -245,8 +283,10 @@ def train_new(args: argparse.Namespace) -> int:
     data_info = data_record(
         args.dataset, data, data_dir=args.data_dir, train_limit=args.train_limit
     )
-    with fresh_run_dir(args.out, overwrite=args.overwrite) as run_dir:
-        train_and_report(model, config, data, run_dir, data_info, args)
+    # Process 0 makes the run directory; the others never touch it.
+    making = fresh_run_dir(args.out, overwrite=args.overwrite) if world.is_main else None
+    with making or contextlib.nullcontext(Path(args.out)) as run_dir:
+        train_and_report(model, config, data, run_dir, data_info, args, world=world)
     return 0
 
 
@@ -261,7 +301,7 @@ def note_on_flat_rows(data: Dataset) -> None:
         )
 
 
-def resume(args: argparse.Namespace) -> int:
+def resume(args: argparse.Namespace, world: World) -> int:
     target = args.out if args.resume is True else args.resume
     if target is None:
         raise ConfigError("--resume needs a run directory: --resume RUN_DIR (or --out RUN_DIR)")
@@ -289,7 +329,8 @@ def resume(args: argparse.Namespace) -> int:
     check_trackers(args.log)
     # The run's own data set, rebuilt with its recorded options (and scaling for user data).
     data = run_dataset(saved, data_dir=args.data_dir, args=args)
-    train_and_report(model, config, data, run_dir, saved.get("data", {}), args, resume=True)
+    data_info = saved.get("data", {})
+    train_and_report(model, config, data, run_dir, data_info, args, resume=True, world=world)
     return 0
 
 
@@ -321,11 +362,14 @@ def train_and_report(
     args: argparse.Namespace,
     *,
     resume: bool = False,
+    world: World | None = None,
 ) -> None:
     """Train (or continue) a run with the trackers asked for (``--log``), then its figures and
-    final metrics, which the trackers get too."""
+    final metrics, which the trackers get too (process 0 of a data-parallel run alone)."""
+    world = world or World()
     params = run_config(model, data_info, asdict(config))
-    with open_trackers(args.log, run_dir, params, mlflow_uri=args.mlflow_uri) as trackers:
+    logs = args.log if world.is_main else []
+    with open_trackers(logs, run_dir, params, mlflow_uri=args.mlflow_uri) as trackers:
         trainer = Trainer(
             model,
             config,
@@ -335,8 +379,11 @@ def train_and_report(
             callbacks=[trackers],
             epoch_lines=not args.quiet,
             verbose=args.verbose,
+            world=world,
         )
         history = trainer.fit(data.train_x, data.test_x, data.train_y, data.test_y, resume=resume)
+        if not world.is_main:
+            return
         figures, metrics = finish(model, data, Path(run_dir))
         epoch = history[-1]["epoch"] if history else 0
         trackers.log_metrics({f"final/{k}": v for k, v in scalars(metrics).items()}, epoch)

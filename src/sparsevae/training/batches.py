@@ -27,6 +27,11 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
+def global_batch_size(n: int, batch_size: int, batch: int) -> int:
+    """Examples in global batch number ``batch`` of an epoch over ``n`` examples."""
+    return min(batch_size, n - batch * batch_size)
+
+
 def whole(index: torch.Tensor) -> torch.Tensor:
     """A single process's share of a global batch: all of it."""
     return index
@@ -59,6 +64,11 @@ class InMemoryBatches:
     def __len__(self) -> int:
         """Batches per epoch."""
         return math.ceil(len(self.x) / self.batch_size)
+
+    @property
+    def examples(self) -> int:
+        """Examples per epoch (all processes' together)."""
+        return len(self.x)
 
     def epoch(self, epoch: int, first_batch: int = 0) -> Iterator[Batch]:
         """``(xb, yb)`` of ``epoch``'s batches from ``first_batch`` on."""

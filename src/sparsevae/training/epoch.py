@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from ..models import Schedule
+from .distributed import World
 from .monitor import NonFiniteMonitor
 from .step import StepResult
 from .stopping import join_words
@@ -71,6 +72,14 @@ class EpochRun:
             return
         self.sums += result.terms * examples
         self.used += examples
+
+    def combined(self, world: World) -> EpochRun:
+        """This run with the loss sums and example counts of all processes of ``world`` (every
+        process calls it at the same point: it is a collective)."""
+        if not world.distributed or self.names is None:
+            return self
+        totals = world.sum(torch.cat([self.sums, self.sums.new_tensor([self.used])]))
+        return replace(self, sums=totals[:-1], used=int(totals[-1].item()))
 
     def means(self) -> dict[str, float]:
         """Mean loss terms per example over the batches that stepped (one host read)."""

@@ -12,8 +12,9 @@ and the term named (``nan_policy="stop"``) or skips the batch (``"skip"``).
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,14 +27,22 @@ from ..errors import ConfigError, DataError, RunDirectoryError, TrainingError
 from ..models import SparseVAEModel
 from . import checkpoints as ckpt
 from .averaging import WeightAverage, averages_swapped_in
-from .batches import Batch, InMemoryBatches, epoch_order
+from .batches import Batch, InMemoryBatches, epoch_order, global_batch_size
 from .config import TrainConfig, optimizer_for, resolve_device
+from .distributed import SINGLE, World, is_collective_failure
 from .epoch import EpochRun
 from .inputs import as_images, as_labels
 from .monitor import CHECK_EVERY
 from .state import load_training_state, save_training_state
 from .step import StepResult, TrainingStep
-from .stopping import CLI_REMEDIES, CtrlC, Remedies, TrainingInterrupted, advice
+from .stopping import (
+    CLI_REMEDIES,
+    CtrlC,
+    Remedies,
+    TrainingInterrupted,
+    advice,
+    what_is_kept,
+)
 
 EpochCallback = Callable[[dict[str, Any]], None]
 NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
@@ -49,6 +58,10 @@ class Trainer:
     ``remedies`` words the advice of a non-finite stop for the caller's interface.  ``progress``
     shows a progress bar and, unless ``epoch_lines`` says otherwise, a line per epoch (with the
     schedule values too when ``verbose``).
+
+    With a ``world`` of several processes (data-parallel training, see :mod:`.distributed`) each
+    process trains on its slice of every global batch and process 0 alone writes the run
+    directory, reports and calls the callbacks.
     """
 
     def __init__(
@@ -63,24 +76,29 @@ class Trainer:
         remedies: Remedies = CLI_REMEDIES,
         epoch_lines: bool | None = None,
         verbose: bool = False,
+        world: World = SINGLE,
     ) -> None:
         self.model = model
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.world = world
+        self.writes = self.run_dir is not None and world.is_main  # this process writes the run
         self.data_info = data_info or {}
-        self.show_progress = progress
-        self.epoch_lines = progress if epoch_lines is None else epoch_lines
+        self.show_progress = progress and world.is_main
+        self.epoch_lines = self.show_progress if epoch_lines is None else epoch_lines
+        self.epoch_lines = self.epoch_lines and world.is_main
         self.verbose = verbose
-        self.callbacks = list(callbacks)
+        self.callbacks = list(callbacks) if world.is_main else []
         self.remedies = remedies
-        self.device = resolve_device(config.device)
+        self.device = world.device(resolve_device(config.device))
         self.history: list[dict[str, Any]] = []
         self.optimizer: torch.optim.Optimizer | None = None  # the last fit's, for callers to reuse
         self.averages: WeightAverage | None = None  # the last fit's weight averages (--ema)
         self.stepper: TrainingStep | None = None  # the last fit's step (optimiser, averages)
         self.steps_done = 0  # optimiser steps taken (skipped batches included)
         self.skipped_batches = 0  # batches dropped by nan_policy="skip" (all epochs of this fit)
-        self._ctrl_c = CtrlC()
+        # The launcher passes a terminal's Ctrl-C on to its processes: the echo is the same one.
+        self._ctrl_c = CtrlC(2.0 if world.distributed else 0.0, announce=world.is_main)
 
     # -- fit → run_epoch → step ------------------------------------------------------------------
     def fit(
@@ -98,7 +116,8 @@ class Trainer:
         # PCA-like baselines are fitted in closed form: no gradient steps.
         if self.model.fits_in_closed_form:
             return self._fit_closed_form(train[0], test)
-        with self._ctrl_c.caught(self.run_dir is not None):
+        self.world.join(self.device)
+        with self._ctrl_c.caught(self.run_dir is not None), self._peers_watched():
             start_epoch, interrupted = self._begin(train[0], resume)
             batches = self._batches(*train)
             for epoch in range(start_epoch, self.config.epochs):
@@ -137,10 +156,12 @@ class Trainer:
         )
         bar = self._progress_bar(run)
         for b, (xb, yb) in enumerate(batches.epoch(epoch, run.first_batch), run.first_batch):
-            if self._ctrl_c.requested:
+            if self._interrupt_requested(b):
                 bar.close()
                 self._stop_on_interrupt(run, b)
-            run.add(self.step(xb, yb, run), len(xb))
+            size = global_batch_size(batches.examples, self.config.batch_size, b)
+            weight = self.world.loss_weight(size)
+            run.add(self.step(xb, yb, run, weight), self.world.share(size))
             if self.show_progress and (b % CHECK_EVERY == 0 or b == steps - 1):
                 bar.set_postfix({k: f"{v:.2f}" for k, v in run.means().items()}, refresh=False)
             if watch and b % CHECK_EVERY == CHECK_EVERY - 1:
@@ -155,15 +176,18 @@ class Trainer:
             )
         return run
 
-    def step(self, x: torch.Tensor, y: torch.Tensor | None, run: EpochRun) -> StepResult:
-        """One optimiser step on the batch ``(x, y)`` of ``run``."""
+    def step(
+        self, x: torch.Tensor, y: torch.Tensor | None, run: EpochRun, weight: float = 1.0
+    ) -> StepResult:
+        """One optimiser step on the batch ``(x, y)`` of ``run`` (``weight``: see TrainingStep)."""
         assert self.stepper is not None, "fit or fit_epoch starts the optimiser"
-        result = self.stepper(x, y, self.stepper.progress(self.steps_done, run.steps), run.monitor)
+        at = self.stepper.progress(self.steps_done, run.steps)
+        result = self.stepper(x, y, at, run.monitor, weight)
         self.steps_done += 1
         return result
 
     def _batches(self, x: torch.Tensor, y: torch.Tensor | None) -> InMemoryBatches:
-        return InMemoryBatches(x, y, self.config.batch_size, self.config.seed)
+        return InMemoryBatches(x, y, self.config.batch_size, self.config.seed, self.world.part)
 
     # -- starting and ending ---------------------------------------------------------------------
     def _on_device(
@@ -195,14 +219,22 @@ class Trainer:
         cfg, model = self.config, self.model
         self.optimizer = optimizer_for(model, cfg.optimizer, cfg.lr)
         self.averages = WeightAverage(model, cfg.ema_decay) if cfg.ema_decay else None
-        self.stepper = TrainingStep(model, self.optimizer, cfg, self.averages)
-        if resume:
-            return self._resume()
-        torch.manual_seed(cfg.seed)
-        if self.run_dir is not None:
+        begun = self._resume() if resume else self._start(train_x)
+        replica = self.world.replicate(model, self.device) if self.world.distributed else None
+        self.stepper = TrainingStep(
+            model, self.optimizer, cfg, self.averages, forward=replica, world=self.world
+        )
+        if self.world.rank:  # each process draws its own noise; process 0 that of a lone run
+            torch.manual_seed(cfg.seed * 1_000_003 + self.world.rank * 7_919 + self.steps_done)
+        return begun
+
+    def _start(self, train_x: torch.Tensor) -> tuple[int, None]:
+        """A seeded start: data-dependent initialisation (e.g. LLGAE from a mixture of PCAs)."""
+        torch.manual_seed(self.config.seed)
+        if self.writes:
+            assert self.run_dir is not None
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        # Data-dependent initialisation (e.g. LLGAE from a mixture of PCAs), fresh runs only.
-        model.initialise_from_data(train_x)
+        self.model.initialise_from_data(train_x)
         if self.averages is not None:
             self.averages.reset()  # from the initialised weights, not the constructor's
         return 0, None
@@ -211,14 +243,21 @@ class Trainer:
         if self.run_dir is None:
             raise RunDirectoryError("resume needs a run directory")
         assert self.optimizer is not None
-        ckpt.remove_stale_temporaries(self.run_dir)
+        if self.writes:
+            ckpt.remove_stale_temporaries(self.run_dir)
         state = load_training_state(
             self.run_dir, self.model, self.optimizer, self.device, self.averages
         )
         epoch, self.steps_done = int(state["epoch"]), int(state["step"])
         self.history = [r for r in ckpt.read_metrics(self.run_dir) if r["epoch"] <= epoch]
-        ckpt.rewrite_metrics(self.run_dir, self.history)
-        return epoch, (state if int(state.get("batch", 0)) else None)
+        if self.writes:
+            ckpt.rewrite_metrics(self.run_dir, self.history)
+        if not int(state.get("batch", 0)):
+            return epoch, None
+        # Mid-epoch: the saved loss sums are all processes' together; process 0 carries them.
+        if self.world.is_main or state.get("sums") is None:
+            return epoch, state
+        return epoch, {**state, "sums": [0.0] * len(state["sums"]), "used": 0}
 
     def _end_epoch(self, run: EpochRun, test: Pair | None, started: float) -> None:
         """The epoch's record: logged, appended to the history and metrics, checkpointed."""
@@ -227,7 +266,8 @@ class Trainer:
         self.history.append(record)
         self._report(record)
         epoch = run.epoch + 1
-        if self.run_dir is not None:
+        if self.writes:
+            assert self.run_dir is not None
             ckpt.append_metrics(self.run_dir, record)
             if epoch % self.config.checkpoint_every == 0 or epoch == self.config.epochs:
                 self.save_checkpoint({"epoch": epoch, "step": self.steps_done})
@@ -237,11 +277,11 @@ class Trainer:
     def _epoch_record(self, run: EpochRun, test: Pair | None) -> dict[str, Any]:
         assert self.stepper is not None
         record: dict[str, Any] = {"epoch": run.epoch + 1, "step": self.steps_done}
-        record.update({f"train/{k}": v for k, v in run.means().items()})
+        record.update({f"train/{k}": v for k, v in run.combined(self.world).means().items()})
         if self.config.nan_policy == "skip":
             record["skipped_batches"] = run.skipped
             self.skipped_batches += run.skipped - run.skipped_before
-        if test is not None:
+        if test is not None and self.world.is_main:
             with averages_swapped_in(self.averages):
                 record.update({f"test/{k}": v for k, v in self.evaluate(*test).items()})
         record.update(run.schedule.record())
@@ -257,7 +297,7 @@ class Trainer:
 
     def _write_curves(self) -> None:
         """``training_curves.png`` in the run directory: every loss term, train and test."""
-        if self.run_dir is None or not self.history:
+        if not self.writes or not self.history:
             return
         from ..plots.curves import plot_training_curves  # matplotlib only when a run is written
 
@@ -279,7 +319,8 @@ class Trainer:
         record["seconds"] = round(time.perf_counter() - started, 3)
         self.history = [record]
         self._report(record)
-        if self.run_dir is not None:
+        if self.writes:
+            assert self.run_dir is not None
             ckpt.append_metrics(self.run_dir, record)
             ckpt.write_model(self.run_dir, self.model, self.data_info, asdict(self.config))
         for callback in self.callbacks:
@@ -294,18 +335,38 @@ class Trainer:
 
     def _stop_if_non_finite(self, run: EpochRun) -> None:
         where = run.non_finite()
-        if where is not None:
+        if self.world.any(where is not None, self.device):  # all processes stop, or none
+            where = where or f"a non-finite value in another process than {self.world}"
             raise TrainingError(f"{where}; training stopped and {self._advice()}")
+
+    def _interrupt_requested(self, batch: int) -> bool:
+        """Ctrl-C: every batch alone; every ``CHECK_EVERY`` batches, agreed by all processes."""
+        if not self.world.distributed:
+            return self._ctrl_c.requested
+        return batch % CHECK_EVERY == 0 and self.world.any(self._ctrl_c.requested, self.device)
+
+    @contextlib.contextmanager
+    def _peers_watched(self) -> Iterator[None]:
+        """A collective that fails because another process died: one line, not a traceback."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if not (self.world.distributed and is_collective_failure(exc)):
+                raise
+            raise self.world.lost_peer(exc, what_is_kept(self.run_dir)) from None
 
     def _stop_on_interrupt(self, run: EpochRun, batch: int) -> NoReturn:
         """Save a mid-epoch checkpoint (unless the weights went non-finite) and stop."""
         self._stop_if_non_finite(run)
         if self.run_dir is None:  # no handler is installed without a run directory
             raise KeyboardInterrupt
-        self.save_checkpoint(run.progress(batch, self.steps_done))
+        progress = run.combined(self.world).progress(batch, self.steps_done)
+        if self.writes:
+            self.save_checkpoint(progress)
         raise TrainingInterrupted(
             f"interrupted in epoch {run.epoch + 1} after batch {batch} of {run.steps}; checkpoint "
-            f"saved. Continue with: sparsevae train --resume {self.run_dir}",
+            f"saved. Continue with: sparsevae train --resume {self.run_dir}"
+            + (f" --nproc {self.world.size}" if self.world.distributed else ""),
             self.run_dir,
             run.epoch,
             batch,

@@ -12,13 +12,15 @@ optimiser step and the weight-average update.  Nothing in it reads a value back 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
-from ..models import Schedule, SparseVAEModel
+from ..models import LossOutput, Schedule, SparseVAEModel
 from .averaging import WeightAverage
 from .config import TrainConfig
+from .distributed import SINGLE, World
 from .monitor import GRADIENT, NonFiniteMonitor, gradient_norm
 from .schedules import Progress
 
@@ -32,7 +34,11 @@ class StepResult:
 
 
 class TrainingStep:
-    """Takes one optimiser step of ``model`` on a batch, as ``config`` says."""
+    """Takes one optimiser step of ``model`` on a batch, as ``config`` says.
+
+    Under data-parallel training ``forward`` is the replicated model's loss (its backward averages
+    the gradients over the processes of ``world``); alone it is ``model.loss``.
+    """
 
     def __init__(
         self,
@@ -40,11 +46,16 @@ class TrainingStep:
         optimizer: torch.optim.Optimizer,
         config: TrainConfig,
         averages: WeightAverage | None = None,
+        *,
+        forward: Callable[..., LossOutput] | None = None,
+        world: World = SINGLE,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
         self.config = config
         self.averages = averages
+        self.forward = forward or model.loss
+        self.world = world
         self.names: list[str] | None = None  # the loss terms' names, known after the first step
         self.watched: list[str] = []  # the names a monitor watches (terms, gradient norm)
 
@@ -62,14 +73,16 @@ class TrainingStep:
         y: torch.Tensor | None,
         at: Progress,
         monitor: NonFiniteMonitor | None = None,
+        weight: float = 1.0,
     ) -> StepResult:
         """One step on ``(x, y)`` at ``at``.  Under ``nan_policy="stop"`` non-finite values are
         recorded in ``monitor`` (when given) for the caller to stop at its next check; under
-        ``"skip"`` a batch with any is dropped (``applied`` False)."""
+        ``"skip"`` a batch with any is dropped (``applied`` False).  ``weight`` scales the loss
+        whose gradient is taken (a data-parallel process's share of the global batch)."""
         schedule = self._apply_schedules(at)
-        out = self.model.loss(x, y, at.kl_weight)
+        out = self.forward(x, y, at.kl_weight)
         self.optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        (out.loss if weight == 1.0 else out.loss * weight).backward()
         terms = torch.stack([t.detach() for t in out.terms.values()])
         if self.names is None:
             self.names = list(out.terms)
@@ -101,7 +114,8 @@ class TrainingStep:
         if self.config.nan_policy == "skip":
             if norm is None:
                 watched = torch.cat([terms, gradient_norm(self.model).reshape(1)])
-            return bool(torch.isfinite(watched).all())
+            finite = bool(torch.isfinite(watched).all())
+            return not self.world.any(not finite, terms.device)  # every process skips, or none
         if monitor is not None:
             monitor.observe(watched, self.watched)
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,15 +48,7 @@ def advice(
     config: TrainConfig, run_dir: Path | None, variational: bool, remedies: Remedies = CLI_REMEDIES
 ) -> str:
     """Where the run stands and what to try, leaving out what this run already does."""
-    if run_dir is None:
-        kept = "no weights were saved"
-    elif (run_dir / ckpt.STATE_FILE).is_file():
-        kept = f"the last good checkpoint in {run_dir} is kept"
-    else:
-        kept = (
-            f"no checkpoint was written yet (it failed in the first epoch): start {run_dir} "
-            "again with --overwrite"
-        )
+    kept = what_is_kept(run_dir)
     tries = [f"a lower learning rate ({remedies.lower_lr.format(lr=config.lr / 10)})"]
     if config.grad_clip is None:
         tries.append(f"gradient clipping ({remedies.grad_clip})")
@@ -66,12 +59,28 @@ def advice(
     return f"{kept}. Try {join_words(tries, 'or')}"
 
 
+def what_is_kept(run_dir: Path | None) -> str:
+    """What a run stopped early leaves: its last checkpoint, or nothing."""
+    if run_dir is None:
+        return "no weights were saved"
+    if (run_dir / ckpt.STATE_FILE).is_file():
+        return f"the last good checkpoint in {run_dir} is kept"
+    return (
+        f"no checkpoint was written yet (it failed in the first epoch): start {run_dir} "
+        "again with --overwrite"
+    )
+
+
 class CtrlC:
     """While :meth:`caught`: the first Ctrl-C (SIGINT) sets ``requested``, for the loop to stop
-    after its batch with a checkpoint; a second raises KeyboardInterrupt at once."""
+    after its batch with a checkpoint; a second raises KeyboardInterrupt at once, unless it comes
+    within ``echo_seconds`` of the first (a launcher passing the same Ctrl-C on)."""
 
-    def __init__(self) -> None:
+    def __init__(self, echo_seconds: float = 0.0, *, announce: bool = True) -> None:
         self.requested = False
+        self.echo_seconds = echo_seconds
+        self.announce = announce  # say that a checkpoint is coming (one process of several does)
+        self._first = 0.0
 
     @contextlib.contextmanager
     def caught(self, enabled: bool) -> Iterator[None]:
@@ -82,11 +91,14 @@ class CtrlC:
 
         def on_sigint(signum: int, frame: Any) -> None:
             if self.requested:
+                if time.monotonic() - self._first < self.echo_seconds:
+                    return
                 raise KeyboardInterrupt
-            self.requested = True
-            tqdm.write(
-                "interrupt: saving a checkpoint after this batch (press Ctrl-C again to abort)"
-            )
+            self.requested, self._first = True, time.monotonic()
+            if self.announce:
+                tqdm.write(
+                    "interrupt: saving a checkpoint after this batch (press Ctrl-C again to abort)"
+                )
 
         self.requested = False
         previous = signal.signal(signal.SIGINT, on_sigint)
