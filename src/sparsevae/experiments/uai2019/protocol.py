@@ -10,7 +10,11 @@ from ...errors import ConfigError
 from ..cost import autoencoder_macs, compute_seconds, training_seconds
 
 NAME = "uai2019-smiley"
-MODELS = ("vsc-uai", "beta-vae", "beta-tcvae")
+# The contenders: the paper's three, the learned prior with the authors' selection and sparsity
+# term, and the sparse models of "Sparse codes that work".
+PAPER_MODELS = ("vsc-uai", "beta-vae", "beta-tcvae")
+MODELS = ("vsc-uai", "vsc-uai-authors", "vsc", "vsc-threshold", "topk-ae", "beta-vae", "beta-tcvae")
+BETA_MODELS = ("beta-vae", "beta-tcvae")  # β chosen on validation data from the grid
 FACTOR_VIEWS = ("sources", "all", "gated")  # what the codes are scored against (--factors)
 N_ATTRIBUTES = 4  # Smiley factors: 4 binary attributes, then the 18 sources
 PIXELS = SMILEY_SIZE * SMILEY_SIZE  # a Smiley image is 1×32×32
@@ -35,6 +39,9 @@ FULL: dict[str, Any] = {
     "l2_normalise": False,
     "prior_spike_sharpness": None,
     "baseline_lr": None,
+    "models": list(PAPER_MODELS),
+    "vsc_alpha": 0.1,
+    "topk_k": 10,
 }
 # The authors' Smiley notebook: 60,000 images each divided by its L2 norm, 200,000 iterations of
 # batch 500 (1,667 epochs), rate ×0.1 after iteration 60,000, spikes alone until 75,000 then a
@@ -52,7 +59,29 @@ AUTHORS: dict[str, Any] = {
     "prior_spike_sharpness": 10.0,
     "baseline_lr": 5e-5,
 }
-PROTOCOLS = {"supplement": FULL, "authors": AUTHORS}
+# A protocol for this kind of CPU (about an hour per J = 60 sweep on two cores) in which every
+# baseline learns the data: the authors' 60,000 images, one hidden layer of 512 units, Bernoulli
+# pixels, batch 100, 30 epochs (18,000 iterations) at 1e-3; the learned prior's phases at the
+# fractions its compressed-schedule runs needed (spikes alone for 10 %, slab ramp to 15 %, rate
+# ×0.1 at 80 %, docs/uai2019.md); β from 1 to 16; all contenders.
+CPU: dict[str, Any] = {
+    **FULL,
+    "betas": [1.0, 4.0, 16.0],
+    "hidden": [512],
+    "likelihood": "bernoulli",
+    "n_train": 60000,
+    "n_val": 2000,
+    "n_test": 5000,
+    "epochs": 30,
+    "batch_size": 100,
+    "lr": 1e-3,
+    "alpha": 0.05,
+    "warmup_start": 0.1,
+    "warmup_end": 0.15,
+    "lr_drop_at": 0.8,
+    "models": list(MODELS),
+}
+PROTOCOLS = {"supplement": FULL, "authors": AUTHORS, "cpu": CPU}
 QUICK: dict[str, Any] = {
     "latent_dims": [18],
     "betas": [2.0],
@@ -101,6 +130,11 @@ class RunSpec:
     beta: float | None = None
 
     @property
+    def model_kind(self) -> str:
+        """The registered model a contender is (``vsc-uai-authors`` is ``vsc-uai``)."""
+        return "vsc-uai" if self.kind.startswith("vsc-uai") else self.kind
+
+    @property
     def id(self) -> str:
         return f"{self.kind}_J{self.latent_dim}" + ("" if self.beta is None else f"_b{self.beta:g}")
 
@@ -127,6 +161,8 @@ class SmileySettings:
     l2_normalise: bool = False  # each image divided by its L2 norm (the authors' scaling)
     prior_spike_sharpness: float | None = None  # VSC: ν sharpening the pseudo-inputs' spikes
     baseline_lr: float | None = None  # the β-VAE's and β-TCVAE's rate (None: lr)
+    vsc_alpha: float = 0.1  # α of the fixed-prior contenders (vsc, vsc-threshold)
+    topk_k: int = 10  # topk-ae's non-zero elements per input
     protocol: str = "supplement"  # the preset the defaults came from (a name, for the record)
     seed: int = 0
     factors: str = "sources"  # all: the 22 factors; gated: attributes + sources gated by them
@@ -154,12 +190,12 @@ class SmileySettings:
         return asdict(self)
 
     def runs(self) -> list[RunSpec]:
-        """Per J and model: VSC once, β-VAE and β-TCVAE for each β."""
+        """Per J and model: β-VAE and β-TCVAE for each β, the others once."""
         return [
             RunSpec(kind, latent_dim, beta)
             for latent_dim in self.latent_dims
             for kind in self.models
-            for beta in ([None] if kind == "vsc-uai" else self.betas)
+            for beta in (self.betas if kind in BETA_MODELS else [None])
         ]
 
     def model_config(self, spec: RunSpec, input_shape: list[int]) -> dict[str, Any]:
@@ -169,17 +205,21 @@ class SmileySettings:
             "hidden": list(self.hidden),
             "likelihood": self.likelihood,
         }
-        if spec.kind == "vsc-uai":
+        if spec.model_kind == "vsc-uai":
             config.update(
                 alpha=self.alpha,
                 n_pseudo_inputs=self.n_pseudo_inputs,
-                variant=self.variant,
+                variant="authors" if spec.kind == "vsc-uai-authors" else self.variant,
                 warmup_start=self.warmup_start,
                 warmup_end=self.warmup_end,
                 lr_drop_at=self.lr_drop_at,
             )
             if self.prior_spike_sharpness is not None:
                 config["prior_spike_sharpness"] = self.prior_spike_sharpness
+        elif spec.kind in ("vsc", "vsc-threshold"):
+            config["alpha" if spec.kind == "vsc" else "active_fraction"] = self.vsc_alpha
+        elif spec.kind == "topk-ae":
+            config["k"] = min(self.topk_k, spec.latent_dim)
         else:
             config["beta"] = spec.beta
             if spec.kind == "beta-tcvae":  # MWS normaliser: only the logged MI/TC depend on it
@@ -188,15 +228,15 @@ class SmileySettings:
 
     def lr_of(self, spec: RunSpec) -> float:
         """The learning rate of ``spec``'s run: the baselines may have their own."""
-        if spec.kind == "vsc-uai" or self.baseline_lr is None:
+        if spec.kind not in BETA_MODELS or self.baseline_lr is None:
             return self.lr
         return self.baseline_lr
 
     def estimate_seconds(self, spec: RunSpec) -> float:
         """Rough CPU seconds to train one run and score it."""
-        heads = 3 if spec.kind == "vsc-uai" else 2
+        heads = {"vsc-uai": 3, "vsc": 3, "topk-ae": 1}.get(spec.model_kind, 2)
         macs = autoencoder_macs(PIXELS, self.hidden, spec.latent_dim, heads)
-        if spec.kind == "vsc-uai":  # the pseudo-inputs go through the encoder every batch
+        if spec.model_kind == "vsc-uai":  # the pseudo-inputs go through the encoder every batch
             macs *= 1 + self.n_pseudo_inputs / self.batch_size
         encode = compute_seconds(macs * (self.n_val + self.n_test))
         return training_seconds(macs, self.n_train * self.epochs) + encode + SCORE_SECONDS

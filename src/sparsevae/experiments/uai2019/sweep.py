@@ -25,6 +25,7 @@ from ...training import TrainConfig, Trainer, prepare_run_dir
 from ...training.checkpoints import atomic_write_json
 from ..results import ResultsStore
 from ..runner import run_pending
+from .diagnostics import attribute_accuracy, attribute_switches, usage_summary
 from .protocol import N_ATTRIBUTES, NAME, PINNED, RunSpec, SmileySettings
 
 SCORES_FILE = "scores.json"
@@ -43,6 +44,8 @@ class SmileySplits:
     val_factors: np.ndarray
     test_factors: np.ndarray
     factor_names: list[str]
+    val_attributes: np.ndarray  # the 4 binary attributes of the validation and test images
+    test_attributes: np.ndarray
 
 
 def load_splits(settings: SmileySettings) -> SmileySplits:
@@ -54,7 +57,8 @@ def load_splits(settings: SmileySettings) -> SmileySplits:
     }
     data = load_dataset("smiley", **options)
     names = list(data.factor_names or [])
-    val_factors, _ = factor_view(data.train_factors[settings.n_train :].numpy(), names, settings)
+    val_raw = data.train_factors[settings.n_train :].numpy()
+    val_factors, _ = factor_view(val_raw, names, settings)
     test_factors, factor_names = factor_view(data.test_factors.numpy(), names, settings)
     return SmileySplits(
         data=data,
@@ -64,6 +68,8 @@ def load_splits(settings: SmileySettings) -> SmileySplits:
         val_factors=val_factors,
         test_factors=test_factors,
         factor_names=factor_names,
+        val_attributes=val_raw[:, :N_ATTRIBUTES],
+        test_attributes=data.test_factors.numpy()[:, :N_ATTRIBUTES],
     )
 
 
@@ -86,13 +92,16 @@ def pixel_ceiling(settings: SmileySettings, splits: SmileySplits, out: Path) -> 
     path = Path(out) / PIXELS_FILE
     if path.is_file():
         cached = json.loads(path.read_text())
-        if cached.get("factors") == settings.factors:
+        if cached.get("factors") == settings.factors and "attribute_accuracy" in cached:
             return cached
     pixels = splits.data.test_x.flatten(1).numpy()
     scores = disentanglement_scores(
         pixels, splits.test_factors, dci_method=settings.dci_method, seed=settings.seed
     )
-    result = {"factors": settings.factors, "test": scores}
+    accuracy = attribute_accuracy(
+        splits.val_x.flatten(1).numpy(), splits.val_attributes, pixels, splits.test_attributes
+    )
+    result = {"factors": settings.factors, "test": scores, "attribute_accuracy": accuracy}
     atomic_write_json(path, result)
     return result
 
@@ -107,7 +116,7 @@ def train_and_score(
     """Train one model in ``run_dir`` and score its validation and test codes."""
     started = time.perf_counter()
     torch.manual_seed(settings.seed)
-    model = build_model(spec.kind, **settings.model_config(spec, list(splits.data.shape)))
+    model = build_model(spec.model_kind, **settings.model_config(spec, list(splits.data.shape)))
     config = TrainConfig(
         epochs=settings.epochs,
         batch_size=settings.batch_size,
@@ -136,11 +145,26 @@ def train_and_score(
         "test": scores(test_codes, splits.test_factors),
         "test_neg_elbo": history[-1].get("test/neg_elbo"),
         "test_zero_fraction": float((test_codes == 0).mean()),
+        **code_diagnostics(val_codes, test_codes, splits),
         "seconds": round(time.perf_counter() - started, 1),
     }
     np.save(run_dir / CODES_FILE, test_codes)
     atomic_write_json(run_dir / SCORES_FILE, result)
     return result
+
+
+def code_diagnostics(
+    val_codes: np.ndarray, test_codes: np.ndarray, splits: SmileySplits
+) -> dict[str, Any]:
+    """Attribute accuracy (a logistic regression fitted on the validation codes, scored on the
+    test codes), attribute switches and latent usage of the test codes."""
+    return {
+        "attribute_accuracy": attribute_accuracy(
+            val_codes, splits.val_attributes, test_codes, splits.test_attributes
+        ),
+        "attribute_switches": attribute_switches(test_codes, splits.test_attributes),
+        "usage": usage_summary(test_codes),
+    }
 
 
 def run_smiley(
