@@ -129,6 +129,14 @@ def test_reading_rows_leaves_no_mapping_of_the_file(images_npy):
     assert str(images_npy) not in Path("/proc/self/maps").read_text()
 
 
+def test_a_fortran_ordered_file_too_large_for_memory_is_refused(tmp_path):
+    path = tmp_path / "fortran.npy"
+    np.save(path, np.asfortranarray(np.ones((20, 4, 4), np.uint8)))
+    assert sparsevae.load_dataset(f"npy:{path}").shape == (1, 4, 4)  # in memory: fine
+    with pytest.raises(DataError, match="Fortran order"):
+        sparsevae.load_dataset(f"npy:{path}", max_memory=0)
+
+
 @pytest.mark.parametrize(
     ("text", "size"),
     [("2GB", 2 * 10**9), ("500MB", 500 * 10**6), ("1.5GiB", 3 * 2**29), ("0", 0), (1024, 1024)],

@@ -18,6 +18,8 @@ import torch
 
 from .scaling import apply_scaling
 
+READ_CHUNK = 4096  # examples read and scaled at a time
+
 
 class RowReader(Protocol):
     """The raw values (as stored) of some examples of a source, in the order asked."""
@@ -78,6 +80,13 @@ class LazyImages:
         )
 
     def _read(self, source_rows: np.ndarray) -> torch.Tensor:
+        """The examples at ``source_rows``, a chunk at a time: scaling goes through float64,
+        which a large read must not hold for all its rows at once."""
+        starts = range(0, max(1, len(source_rows)), READ_CHUNK)
+        chunks = [self._read_chunk(source_rows[s : s + READ_CHUNK]) for s in starts]
+        return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+    def _read_chunk(self, source_rows: np.ndarray) -> torch.Tensor:
         from .user import as_nchw  # user.py builds data sets from this module's class
 
         values = as_nchw(self.reader.read(source_rows), self.what, self.reshape_to)

@@ -125,6 +125,7 @@ def load_npy(
     tr, te = fixed_split(n, test_fraction, split_seed, str(p))
     split = {"split": split_record(test_fraction, split_seed)}
     if x is None:
+        layout.check_rows_readable()
         return streamed_dataset(
             f"npy:{path}", "npy", p, layout, (tr, te), y, check_scaling(scaling), split, shape
         )

@@ -10,7 +10,6 @@ The set records ``info["streamed"]`` so that a resumed run streams again.
 from __future__ import annotations
 
 import math
-import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -75,12 +74,13 @@ def streams(examples: int, example_shape: tuple[int, ...], max_memory: Any) -> b
 
 @dataclass(frozen=True)
 class NpyRows:
-    """Rows of an ``.npy`` file, read on demand.
+    """Rows of a C-ordered ``.npy`` file, read on demand.
 
-    Each read maps the file, copies the rows out and unmaps it: the pages of a mapping that a
-    process has touched count in its resident memory until it is unmapped, so one mapping kept
-    for a whole epoch would end with the whole file resident.  The page cache still keeps hot
-    pages, outside any process's memory.
+    Rows are read with ``os.pread`` (each run of consecutive rows at once), not through a
+    memory mapping: the pages a mapping touches, and the neighbours the kernel maps with each
+    fault, count in the process's resident memory until it is unmapped, so random batches from
+    one mapping kept for an epoch end with the whole file resident.  Read this way, the file's
+    hot pages stay in the page cache, outside any process's memory.
     """
 
     path: str
@@ -104,13 +104,31 @@ class NpyRows:
         del header  # unmapped
         return layout
 
+    def check_rows_readable(self) -> None:
+        """Rows are contiguous only in C order; a Fortran-ordered file cannot be streamed."""
+        if self.fortran_order:
+            raise DataError(
+                f"{self.path}: is stored in Fortran order and too large for memory; save it in "
+                "C order to stream it: np.save(path, np.ascontiguousarray(x))"
+            )
+
     def read(self, rows: np.ndarray) -> np.ndarray:
-        order = "F" if self.fortran_order else "C"
-        with open(self.path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            whole = np.ndarray(self.shape, self.dtype, buffer=m, offset=self.offset, order=order)
-            picked = whole[rows]  # fancy indexing copies the rows out
-            del whole  # the mapping closes with no view left on it (see the class's docstring)
-        return picked
+        example = self.shape[1:]
+        row_bytes = math.prod(example) * self.dtype.itemsize
+        order = np.argsort(rows, kind="stable")
+        ascending = rows[order]
+        runs = np.split(np.arange(len(rows)), np.flatnonzero(np.diff(ascending) != 1) + 1)
+        out = np.empty((len(rows), *example), self.dtype)
+        with open(self.path, "rb", buffering=0) as f:
+            for run in runs:
+                if not len(run):
+                    continue
+                start, count = int(ascending[run[0]]), len(run)
+                data = os.pread(f.fileno(), count * row_bytes, self.offset + start * row_bytes)
+                if len(data) < count * row_bytes:
+                    raise DataError(f"{self.path}: truncated (changed while it was being read?)")
+                out[order[run]] = np.frombuffer(data, self.dtype).reshape(count, *example)
+        return out
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from .stopping import CLI_REMEDIES, CtrlC, Remedies, TrainingInterrupted, advice
 EpochCallback = Callable[[dict[str, Any]], None]
 NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
 Pair = Batch  # examples and their labels (or None)
-INIT_EXAMPLES = 65_536  # examples read on demand that a data-dependent initialisation sees
+INIT_EXAMPLES = 16_384  # examples read on demand that a data-dependent initialisation sees
 __all__ = ["Trainer", "epoch_order"]
 
 
