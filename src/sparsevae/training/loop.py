@@ -44,7 +44,8 @@ __all__ = ["Trainer", "epoch_order"]
 
 
 class Trainer:
-    """Trains a model on in-memory tensors; writes a run directory when ``run_dir`` is given.
+    """Trains a model on tensors (or examples read on demand); writes a run directory when
+    ``run_dir`` is given.
 
     With a run directory, Ctrl-C (SIGINT, main thread only) finishes the current batch, saves a
     checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
