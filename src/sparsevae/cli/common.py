@@ -14,6 +14,7 @@ from ..batching import eval_mode
 from ..data import USER_SCHEMES, Dataset, DownloadSettings, load_dataset, split_scheme
 from ..data.downloads import CACHE_ENV, MIRROR_ENV, OFFLINE_ENV
 from ..data.registry import loader_options
+from ..data.streaming import parse_memory
 from ..errors import ConfigError, DataError, RunDirectoryError
 from ..evaluation.metrics import labels_for
 from ..models import SparseVAEModel
@@ -85,6 +86,10 @@ def dataset_options(args: argparse.Namespace) -> dict[str, Any]:
     for text in getattr(args, "dataset_option", None) or []:
         key, value = parse_option(text, flag="--dataset-option")
         options[key] = value
+    memory = getattr(args, "max_memory", None)  # train's --max-memory: an option of file sets
+    if memory is not None:
+        parse_memory(memory, "--max-memory")  # a typo fails before any data are read
+        options["max_memory"] = memory
     return options
 
 
@@ -156,7 +161,8 @@ def _as_the_run_read(
     config: dict[str, Any], scheme: str, same: bool, given: dict[str, Any]
 ) -> dict[str, Any]:
     """Options that read the user's data (scheme ``scheme``) as the run read its own: the
-    recorded scaling, the model's input shape, and a folder split as sparsevae 0.1.0 split it."""
+    recorded scaling, the model's input shape, streaming where the run streamed, and a folder
+    split as sparsevae 0.1.0 split it."""
     info = config.get("data", {}).get("info") or {}
     accepted = loader_options(USER_SCHEMES[scheme])
     options: dict[str, Any] = {}
@@ -165,6 +171,8 @@ def _as_the_run_read(
         options["scaling"] = info["scaling"]  # the map the model was trained on
     if "shape" in accepted:  # rows shaped as the model takes them (0.1.0 kept 1×1×D strips)
         options["shape"] = config["model"]["config"]["input_shape"]
+    if same and info.get("streamed") and "max_memory" in accepted:
+        options["max_memory"] = 0  # a run that streamed its data streams them again
     split = info.get("split")
     if same and "stratify" in accepted and isinstance(split, dict) and "method" not in split:
         options["stratify"] = False  # a folder split by 0.1.0: the same test images

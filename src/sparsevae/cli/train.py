@@ -15,6 +15,8 @@ import torch
 from .._version import __version__
 from ..batching import eval_mode
 from ..data import Dataset, data_record
+from ..data.lazy import LazyImages
+from ..data.streaming import streaming_note
 from ..errors import CheckpointError, ConfigError, SparseVAEWarning
 from ..evaluation import evaluate_model
 from ..models import SparseVAEModel, build_model
@@ -67,6 +69,14 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
         metavar="N",
         help="train on the first N training examples only (default: all); the run records it, "
         "so --resume continues on the same ones",
+    )
+    data.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="npy: and folder: data whose float32 tensors exceed SIZE (e.g. 2GB, 500MB, 0 for "
+        "always) are read from disk batch by batch in worker processes "
+        "($SPARSEVAE_DATA_WORKERS of them; default: one core fewer than there are, at most 4); "
+        "default: half the machine's RAM",
     )
     p.add_argument("--out", help="run directory to write (required unless resuming)")
     g = p.add_mutually_exclusive_group()
@@ -275,6 +285,7 @@ def train_new(args: argparse.Namespace, world: World) -> int:
     check_trackers(args.log)
     data = dataset_from_args(args).first_train(args.train_limit)
     note_on_flat_rows(data)
+    note_on_streaming(data)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)
@@ -299,6 +310,12 @@ def note_on_flat_rows(data: Dataset) -> None:
             "images",
             file=sys.stderr,
         )
+
+
+def note_on_streaming(data: Dataset) -> None:
+    """A data set read on demand trains at disk speed; say so, and what decides it."""
+    if isinstance(data.train_x, LazyImages):
+        print(streaming_note(data.name, data.train_x.nbytes + data.test_x.nbytes), file=sys.stderr)
 
 
 def resume(args: argparse.Namespace, world: World) -> int:
@@ -329,6 +346,7 @@ def resume(args: argparse.Namespace, world: World) -> int:
     check_trackers(args.log)
     # The run's own data set, rebuilt with its recorded options (and scaling for user data).
     data = run_dataset(saved, data_dir=args.data_dir, args=args)
+    note_on_streaming(data)
     data_info = saved.get("data", {})
     train_and_report(model, config, data, run_dir, data_info, args, resume=True, world=world)
     return 0

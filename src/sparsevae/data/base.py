@@ -10,20 +10,24 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .lazy import LazyImages
+
+VALIDATION_SAMPLE = 1024  # examples of a set read on demand that are checked when it is built
 
 
 @dataclass
 class Dataset:
     """A data set with a fixed train/test split.
 
-    ``*_x`` are float32 tensors in [0, 1] shaped ``(N, *shape)``; ``*_y`` integer labels or None;
+    ``*_x`` are float32 tensors in [0, 1] shaped ``(N, *shape)`` (or, for a set larger than the
+    memory budget, :class:`.lazy.LazyImages` that read them on demand); ``*_y`` integer labels or None;
     ``*_factors`` generating factors ``(N, F)`` where known, with their names in ``factor_names``.
     ``info`` holds what the run's config must record to rebuild the set (scaling, options).
     """
 
     name: str
-    train_x: torch.Tensor
-    test_x: torch.Tensor
+    train_x: torch.Tensor | LazyImages
+    test_x: torch.Tensor | LazyImages
     train_y: torch.Tensor | None = None
     test_y: torch.Tensor | None = None
     train_factors: torch.Tensor | None = None
@@ -50,9 +54,10 @@ class Dataset:
             return None if values is None else values[:n]
 
         rows = self.source_rows
+        x = self.train_x
         return dataclasses.replace(
             self,
-            train_x=self.train_x[:n],
+            train_x=x.head(n) if isinstance(x, LazyImages) else x[:n],
             train_y=head(self.train_y),
             train_factors=head(self.train_factors),
             source_rows=None if rows is None else (rows[0][:n], rows[1]),
@@ -81,8 +86,12 @@ class Dataset:
                 raise DataError(f"{self.name} ({part}): {len(x)} images but {len(y)} labels")
 
 
-def validate_images(x: torch.Tensor, what: str) -> None:
-    """Refuse data that would train on garbage: empty, non-finite, or outside [0, 1]."""
+def validate_images(x: torch.Tensor | LazyImages, what: str) -> None:
+    """Refuse data that would train on garbage: empty, non-finite, or outside [0, 1].  Of data
+    read on demand only the first examples are read: each batch is scaled and checked as it is
+    read."""
+    if isinstance(x, LazyImages):
+        x = x[:VALIDATION_SAMPLE]
     if x.ndim < 2:
         raise DataError(
             f"{what}: expected a batch of examples (N, ...), got shape {tuple(x.shape)}"

@@ -11,9 +11,8 @@ from ..errors import DataError
 from .base import Dataset
 from .registry import register_scheme
 from .scaling import check_scaling
+from .streaming import ImageFiles, streamed_dataset, streams
 from .user import build_dataset, existing_path, fixed_split, shuffled_split, split_record
-
-Labelled = tuple[np.ndarray, np.ndarray | None]  # images (N, C, H, W) and labels (or None)
 
 
 def _visible(path: Path) -> bool:
@@ -60,16 +59,25 @@ def _read_image(path: Path, color: bool, size: tuple[int, int] | None) -> np.nda
     return array.transpose(2, 0, 1) if color else array[None]
 
 
-def _read_images(files: list[Path], color: bool, size: tuple[int, int] | None) -> np.ndarray:
+def read_images(
+    files: list[Path],
+    color: bool,
+    size: tuple[int, int] | None,
+    reference: tuple[Path, tuple[int, ...]] | None = None,
+) -> np.ndarray:
+    """The images ``files`` stacked ``(N, C, H, W)``; each must have the size of the first (or
+    of ``reference``: a file and its image's shape)."""
     if not files:
         raise DataError("no images found")
     arrays = []
     for f in files:
         array = _read_image(f, color, size)
-        if arrays and array.shape != arrays[0].shape:
+        if reference is None:
+            reference = f, array.shape
+        if array.shape != reference[1]:
             raise DataError(
-                f"{f}: image is {array.shape[2]}×{array.shape[1]} but {files[0].name} is "
-                f"{arrays[0].shape[2]}×{arrays[0].shape[1]}; pass --dataset-option size=[H,W] "
+                f"{f}: image is {array.shape[2]}×{array.shape[1]} but {reference[0].name} is "
+                f"{reference[1][2]}×{reference[1][1]}; pass --dataset-option size=[H,W] "
                 "to resize all images"
             )
         arrays.append(array)
@@ -85,64 +93,31 @@ def _size_hw(size: int | list[int] | None) -> tuple[int, int] | None:
     return pair[0], pair[1]
 
 
-def _labels(labels: list[int] | None) -> np.ndarray | None:
-    return None if labels is None else np.asarray(labels)
-
-
-def _train_test_folders(
-    p: Path, color: bool, size: tuple[int, int] | None
-) -> tuple[Labelled, Labelled, list[str] | None]:
-    """The splits of ``p/train`` and ``p/test`` (each flat or with the same class folders)."""
-    train_files, classes, train_y = _image_files(p / "train")
-    test_files, test_classes, test_y = _image_files(p / "test")
-    if classes != test_classes:
-        raise DataError(f"{p}: train/ and test/ have different class folders")
-    train = _read_images(train_files, color, size)
-    test = _read_images(test_files, color, size)
-    if train.shape[1:] != test.shape[1:]:
-        raise DataError(
-            f"{p}: train images are {train.shape[1:]}, test {test.shape[1:]}; "
-            "pass --dataset-option size=[H,W]"
-        )
-    return (train, _labels(train_y)), (test, _labels(test_y)), classes
-
-
-def _one_folder(
-    p: Path, color: bool, size: tuple[int, int] | None
-) -> tuple[Labelled, list[str] | None]:
-    """The images of ``p`` (flat or in class folders) in sorted order, with their labels."""
-    files, classes, labels = _image_files(p)
-    if not files:
-        raise DataError(f"{p}: no images found")
-    return (_read_images(files, color, size), _labels(labels)), classes
-
-
-def _take(part: Labelled, rows: np.ndarray) -> Labelled:
-    images, labels = part
-    return images[rows], None if labels is None else labels[rows]
-
-
-def _split(
-    p: Path, color: bool, size: tuple[int, int] | None, test_fraction: float, split_seed: int,
-    stratify: bool,
-) -> tuple[Labelled, Labelled, list[str] | None, Any, tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """Train and test images in a seeded random order (a sorted folder would put one class
-    first), the class names, the split's record and the images' places in the sorted files."""
+def _files_split(
+    p: Path, test_fraction: float, split_seed: int, stratify: bool
+) -> tuple[list[Path], np.ndarray | None, list[str] | None, Any, tuple[np.ndarray, np.ndarray]]:
+    """The image files (sorted), their labels, the class names, the split's record and the train
+    and test rows into the files, each split in a seeded random order (a sorted folder would put
+    one class first)."""
     if (p / "train").is_dir() and (p / "test").is_dir():
-        train, test, classes = _train_test_folders(p, color, size)
+        train_files, classes, train_y = _image_files(p / "train")
+        test_files, test_classes, test_y = _image_files(p / "test")
+        if classes != test_classes:
+            raise DataError(f"{p}: train/ and test/ have different class folders")
         rng = np.random.default_rng(split_seed)
-        n = len(train[0])
-        rows = (rng.permutation(n), n + rng.permutation(len(test[0])))
-        return _take(train, rows[0]), _take(test, rows[1] - n), classes, "folders", rows
-    everything, classes = _one_folder(p, color, size)
-    n = len(everything[0])
+        n = len(train_files)
+        rows = (rng.permutation(n), n + rng.permutation(len(test_files)))
+        labels = None if train_y is None else np.asarray(train_y + (test_y or []))
+        return train_files + test_files, labels, classes, "folders", rows
+    files, classes, listed = _image_files(p)
+    labels = None if listed is None else np.asarray(listed)
     if stratify:  # each class in both splits, in proportion
-        rows = shuffled_split(everything[1], n, test_fraction, split_seed, str(p))
+        rows = shuffled_split(labels, len(files), test_fraction, split_seed, str(p))
         split = split_record(test_fraction, split_seed, "stratified")
     else:  # the split of sparsevae 0.1.0, which runs recorded without a method were made with
-        rows = fixed_split(n, test_fraction, split_seed, str(p))
+        rows = fixed_split(len(files), test_fraction, split_seed, str(p))
         split = split_record(test_fraction, split_seed)
-    return _take(everything, rows[0]), _take(everything, rows[1]), classes, split, rows
+    return files, labels, classes, split, rows
 
 
 @register_scheme("folder")
@@ -154,27 +129,37 @@ def load_folder(
     split_seed: int = 0,
     scaling: dict | str = "auto",
     stratify: bool = True,
+    max_memory: int | str | None = None,
 ) -> Dataset:
     """Images in a folder: flat, one sub-folder per class, or ``train/`` and ``test/`` folders
     (each flat or with class sub-folders).  Grey unless ``color``; all one size unless ``size``.
     A split made here is stratified by class (``stratify``); both splits are shuffled under
-    ``split_seed``."""
+    ``split_seed``.  Decoded on demand when the images' float32 tensors exceed ``max_memory``
+    (see :mod:`.streaming`)."""
     p = existing_path(path, "image folder")
     if not p.is_dir():
         raise DataError(f"{p}: not a folder; folder:PATH needs a directory of images")
-    train, test, classes, split, rows = _split(
-        p, color, _size_hw(size), test_fraction, split_seed, stratify
-    )
+    files, labels, classes, split, rows = _files_split(p, test_fraction, split_seed, stratify)
+    if not files:
+        raise DataError(f"{p}: no images found")
+    info = {"split": split, "classes": classes, "color": color}
+    first = _read_image(files[0], color, _size_hw(size))
+    if streams(len(files), first.shape, max_memory):
+        reader = ImageFiles(tuple(map(str, files)), color, _size_hw(size), first.shape)
+        return streamed_dataset(
+            f"folder:{path}", "folder", p, reader, rows, labels, check_scaling(scaling), info
+        )
+    images = read_images(files, color, _size_hw(size))
     return build_dataset(
         f"folder:{path}",
         "folder",
         p,
-        train[0],
-        test[0],
-        train[1],
-        test[1],
+        images[rows[0]],
+        images[rows[1]],
+        None if labels is None else labels[rows[0]],
+        None if labels is None else labels[rows[1]],
         check_scaling(scaling),
         per_feature=False,
-        extra_info={"split": split, "classes": classes, "color": color},
+        extra_info=info,
         rows=rows,
     )

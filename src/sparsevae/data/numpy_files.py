@@ -10,6 +10,7 @@ from ..errors import DataError
 from .base import Dataset, check_label_shape
 from .registry import register_scheme
 from .scaling import check_scaling
+from .streaming import NpyRows, streamed_dataset, streams
 from .user import as_nchw, build_dataset, existing_path, fixed_split, split_record
 
 TRAIN_KEYS = ("x_train", "train_x", "train_images", "train")
@@ -108,15 +109,26 @@ def load_npy(
     test_fraction: float = 0.1,
     split_seed: int = 0,
     shape: list[int] | None = None,
+    max_memory: int | str | None = None,
 ) -> Dataset:
-    """One array of examples in a ``.npy`` (labels optionally from another ``.npy``), split here."""
+    """One array of examples in a ``.npy`` (labels optionally from another ``.npy``), split here.
+    Read on demand when its float32 tensors exceed ``max_memory`` (see :mod:`.streaming`)."""
     p = existing_path(path, "npy file")
-    x = _read_npy(p)
+    layout = NpyRows.open(p)
+    stream = len(layout.shape) >= 2 and streams(layout.shape[0], layout.shape[1:], max_memory)
+    x = None if stream else _read_npy(p)
+    n = layout.shape[0] if layout.shape else 0
     y = None
     if labels is not None:
         y = _read_npy(existing_path(labels, "labels file"))
-        _check_labels(y, len(x), f"{labels} (labels of {p})")
-    tr, te = fixed_split(len(x), test_fraction, split_seed, str(p))
+        _check_labels(y, n, f"{labels} (labels of {p})")
+    tr, te = fixed_split(n, test_fraction, split_seed, str(p))
+    split = {"split": split_record(test_fraction, split_seed)}
+    if x is None:
+        layout.check_rows_readable()
+        return streamed_dataset(
+            f"npy:{path}", "npy", p, layout, (tr, te), y, check_scaling(scaling), split, shape
+        )
     return build_dataset(
         f"npy:{path}",
         "npy",
@@ -127,6 +139,6 @@ def load_npy(
         None if y is None else y[te],
         check_scaling(scaling),
         per_feature=False,
-        extra_info={"split": split_record(test_fraction, split_seed)},
+        extra_info=split,
         rows=(tr, te),
     )

@@ -19,6 +19,7 @@ import torch
 
 from ..errors import DataError
 from .base import Dataset, check_label_shape
+from .lazy import LazyImages
 from .scaling import apply_scaling, infer_scaling
 
 
@@ -136,21 +137,48 @@ def build_dataset(
         if values.dtype.kind == "f" and not np.isfinite(values).all():  # before any arithmetic
             raise DataError(f"{path} ({part}): contains NaN or infinite values")
     fitted = scaling if isinstance(scaling, dict) else infer_scaling(train, scaling, per_feature)
-    ty = as_labels(train_y, len(train), f"{path} (train)")
-    sy = as_labels(test_y, len(test), f"{path} (test)")
+    return assemble_dataset(
+        name,
+        source,
+        path,
+        (apply_scaling(train, fitted, f"{path} (train)"), train_y),
+        (apply_scaling(test, fitted, f"{path} (test)"), test_y),
+        fitted,
+        extra_info,
+        rows,
+    )
+
+
+def assemble_dataset(
+    name: str,
+    source: str,
+    path: Path,
+    train: tuple[np.ndarray | LazyImages, np.ndarray | None],
+    test: tuple[np.ndarray | LazyImages, np.ndarray | None],
+    scaling: dict,
+    extra_info: dict | None = None,
+    rows: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Dataset:
+    """The :class:`Dataset` of scaled ``(examples, labels)`` splits (arrays, or examples read on
+    demand), recording the source, the ``scaling`` and, for a set read on demand, ``streamed``."""
+    (train_x, train_y), (test_x, test_y) = train, test
+    ty = as_labels(train_y, len(train_x), f"{path} (train)")
+    sy = as_labels(test_y, len(test_x), f"{path} (test)")
     num_classes = int(max(ty.max(), sy.max() if sy is not None else 0)) + 1 if ty is not None else 0
+    streamed = isinstance(train_x, LazyImages)
     return Dataset(
         name,
-        torch.from_numpy(apply_scaling(train, fitted, f"{path} (train)")),
-        torch.from_numpy(apply_scaling(test, fitted, f"{path} (test)")),
+        train_x if streamed else torch.from_numpy(train_x),
+        test_x if isinstance(test_x, LazyImages) else torch.from_numpy(test_x),
         ty,
         sy,
         num_classes=num_classes,
         info={
             "source": source,
             "path": str(path.resolve()),
-            "scaling": fitted,
+            "scaling": scaling,
             **(extra_info or {}),
+            **({"streamed": True} if streamed else {}),
         },
         source_rows=rows,
     )

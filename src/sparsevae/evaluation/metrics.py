@@ -55,10 +55,17 @@ def posterior_means(
         )
 
 
-def total_variance(x: torch.Tensor) -> float:
-    """Σ‖x − x̄‖² over the examples: the error of reconstructing every example by the mean."""
-    flat = x.flatten(1).double()
-    return float(((flat - flat.mean(0)) ** 2).sum())
+def total_variance(x: torch.Tensor, batch_size: int = DEFAULT_BATCH_SIZE) -> float:
+    """Σ‖x − x̄‖² over the examples: the error of reconstructing every example by the mean.
+    In batches (the mean first), so that data read on demand are never all in memory."""
+    total = sum(xb.flatten(1).double().sum(0) for xb, _ in iter_batches(x, batch_size=batch_size))
+    mean = total / len(x)
+    return float(
+        sum(
+            ((xb.flatten(1).double() - mean) ** 2).sum()
+            for xb, _ in iter_batches(x, batch_size=batch_size)
+        )
+    )
 
 
 def active_units(means: torch.Tensor, threshold: float = ACTIVE_UNIT_THRESHOLD) -> int:
@@ -89,7 +96,7 @@ def evaluate_model(
         sums, codes = _reconstruction_sums(model, x, y, batch_size)
         result: dict[str, Any] = {name: total / len(x) for name, total in sums.items()}
         result.update(code_usage(codes, y_all))
-        result["variance_explained"] = 1.0 - sums["recon_sq_error"] / total_variance(x)
+        result["variance_explained"] = 1.0 - sums["recon_sq_error"] / total_variance(x, batch_size)
         means = posterior_means(model, x, y, batch_size) if model.is_variational else codes
         result["active_units"] = active_units(means)
         # Model-specific metrics join the common ones, never replace them.

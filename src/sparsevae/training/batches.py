@@ -7,15 +7,26 @@ own slice of every global batch (``part``), so the run is the same whatever the 
 processes.
 
 :class:`InMemoryBatches` indexes tensors that live on the device: the fast path for every data
-set that fits in memory.
+set that fits in memory.  :class:`StreamedBatches` reads the same batches, in the same order,
+from examples read on demand (:class:`~sparsevae.data.lazy.LazyImages`) in data-loader worker
+processes: for data larger than memory.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import signal
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
+
+from ..data.lazy import LazyImages
+
+WORKERS_ENV = "SPARSEVAE_DATA_WORKERS"  # worker processes of a streamed data set (0: none)
+PREFETCH = 4  # batches each worker reads ahead
 
 Batch = tuple[torch.Tensor, torch.Tensor | None]  # examples and their labels (or None)
 Part = Callable[[torch.Tensor], torch.Tensor]  # this process's share of a global batch's indices
@@ -78,3 +89,101 @@ class InMemoryBatches:
         ):
             index = index.to(device)
             yield self.x[index], None if self.y is None else self.y[index]
+
+
+def default_workers() -> int:
+    """``$SPARSEVAE_DATA_WORKERS``, else one core fewer than this process may use, at most 4."""
+    if os.environ.get(WORKERS_ENV, "").strip():
+        return max(0, int(os.environ[WORKERS_ENV]))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(4, (cores or 1) - 1))
+
+
+class _BatchRows(torch.utils.data.Dataset):
+    """What a worker process serves: the examples (and labels) of a whole batch at a time."""
+
+    def __init__(self, x: LazyImages, y: torch.Tensor | None) -> None:
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, index: torch.Tensor) -> Batch:
+        return self.x[index], None if self.y is None else self.y[index]
+
+
+class _EpochIndices:
+    """The sampler of one epoch: each item is one batch's indices (see :func:`global_batches`)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, first: int, part: Part):
+        self.args = n, batch_size, seed, epoch, first, part
+        self.count = max(0, math.ceil(n / batch_size) - first)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        return global_batches(*self.args)
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _ignore_ctrl_c(worker: int) -> None:
+    """Workers leave Ctrl-C to the trainer, which finishes its batch and saves a checkpoint."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class StreamedBatches:
+    """The batches of :class:`InMemoryBatches` (same indices, same order, same resume position)
+    read from examples on disk by ``workers`` data-loader processes (0: in this process) and
+    moved to ``device`` (through pinned memory for CUDA)."""
+
+    def __init__(
+        self,
+        x: LazyImages,
+        y: torch.Tensor | None,
+        batch_size: int,
+        seed: int,
+        part: Part = whole,
+        *,
+        device: torch.device | str = "cpu",
+        workers: int | None = None,
+    ) -> None:
+        self.rows = _BatchRows(x, y)
+        self.batch_size, self.seed, self.part = batch_size, seed, part
+        self.device = torch.device(device)
+        self.workers = default_workers() if workers is None else workers
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return math.ceil(len(self.rows) / self.batch_size)
+
+    @property
+    def examples(self) -> int:
+        """Examples per epoch (all processes' together)."""
+        return len(self.rows)
+
+    def epoch(self, epoch: int, first_batch: int = 0) -> Iterator[Batch]:
+        """``(xb, yb)`` of ``epoch``'s batches from ``first_batch`` on."""
+        indices = _EpochIndices(
+            len(self.rows), self.batch_size, self.seed, epoch, first_batch, self.part
+        )
+        cuda = self.device.type == "cuda"
+        loader = DataLoader(self.rows, sampler=indices, batch_size=None, **self._loading(cuda))
+        for xb, yb in loader:
+            yield xb.to(self.device, non_blocking=cuda), _moved(yb, self.device, cuda)
+
+    def _loading(self, pin: bool) -> dict[str, Any]:
+        if not self.workers:
+            return {"num_workers": 0, "pin_memory": pin}
+        return {
+            "num_workers": self.workers,
+            "pin_memory": pin,
+            "prefetch_factor": PREFETCH,
+            "worker_init_fn": _ignore_ctrl_c,
+        }
+
+
+BatchSource = InMemoryBatches | StreamedBatches  # what Trainer.run_epoch iterates
+
+
+def _moved(y: torch.Tensor | None, device: torch.device, non_blocking: bool) -> torch.Tensor | None:
+    return None if y is None else y.to(device, non_blocking=non_blocking)

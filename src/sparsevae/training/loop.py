@@ -23,11 +23,19 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import eval_mode, iter_batches
+from ..data.lazy import LazyImages
 from ..errors import ConfigError, DataError, RunDirectoryError, TrainingError
 from ..models import SparseVAEModel
 from . import checkpoints as ckpt
 from .averaging import WeightAverage, averages_swapped_in
-from .batches import Batch, InMemoryBatches, epoch_order, global_batch_size
+from .batches import (
+    Batch,
+    BatchSource,
+    InMemoryBatches,
+    StreamedBatches,
+    epoch_order,
+    global_batch_size,
+)
 from .config import TrainConfig, optimizer_for, resolve_device
 from .distributed import SINGLE, World, is_collective_failure
 from .epoch import EpochRun
@@ -47,11 +55,13 @@ from .stopping import (
 EpochCallback = Callable[[dict[str, Any]], None]
 NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
 Pair = Batch  # examples and their labels (or None)
+INIT_EXAMPLES = 16_384  # examples read on demand that a data-dependent initialisation sees
 __all__ = ["Trainer", "epoch_order"]
 
 
 class Trainer:
-    """Trains a model on in-memory tensors; writes a run directory when ``run_dir`` is given.
+    """Trains a model on tensors (or examples read on demand); writes a run directory when
+    ``run_dir`` is given.
 
     With a run directory, Ctrl-C (SIGINT, main thread only) finishes the current batch, saves a
     checkpoint and raises :class:`TrainingInterrupted`; a second Ctrl-C aborts at once.
@@ -146,7 +156,7 @@ class Trainer:
         return self.history[-1]
 
     def run_epoch(
-        self, batches: InMemoryBatches, epoch: int, interrupted: dict[str, Any] | None = None
+        self, batches: BatchSource, epoch: int, interrupted: dict[str, Any] | None = None
     ) -> EpochRun:
         """Step through ``epoch``'s batches (the rest of them for an ``interrupted`` one)."""
         steps = len(batches)
@@ -186,8 +196,11 @@ class Trainer:
         self.steps_done += 1
         return result
 
-    def _batches(self, x: torch.Tensor, y: torch.Tensor | None) -> InMemoryBatches:
-        return InMemoryBatches(x, y, self.config.batch_size, self.config.seed, self.world.part)
+    def _batches(self, x: torch.Tensor | LazyImages, y: torch.Tensor | None) -> BatchSource:
+        cfg, part = self.config, self.world.part
+        if isinstance(x, LazyImages):  # larger than memory: read in worker processes
+            return StreamedBatches(x, y, cfg.batch_size, cfg.seed, part, device=self.device)
+        return InMemoryBatches(x, y, cfg.batch_size, cfg.seed, part)
 
     # -- starting and ending ---------------------------------------------------------------------
     def _on_device(
@@ -198,6 +211,11 @@ class Trainer:
         model = self.model
         x = as_images(train_x, model.input_shape, "training data")
         tx = None if test_x is None else as_images(test_x, model.input_shape, "test data")
+        if isinstance(x, LazyImages) and model.fits_in_closed_form:
+            raise DataError(
+                f"model {model.kind!r} is fitted in closed form on data in memory; this data set "
+                "is read on demand (larger than --max-memory)"
+            )
         y = as_labels(train_y, len(x), "training data")
         ty = None if tx is None else as_labels(test_y, len(tx), "test data")
         if model.num_classes and (y is None or (tx is not None and ty is None)):
@@ -206,12 +224,10 @@ class Trainer:
             y = ty = None  # unconditional models ignore labels
         model.to(self.device).train()
 
-        def moved(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(self.device)
+        def moved(t: Any) -> Any:  # data read on demand move batch by batch
+            return t if t is None or isinstance(t, LazyImages) else t.to(self.device)
 
-        return (x.to(self.device), moved(y)), (
-            None if tx is None else (tx.to(self.device), moved(ty))
-        )
+        return (moved(x), moved(y)), (None if tx is None else (moved(tx), moved(ty)))
 
     def _begin(self, train_x: torch.Tensor, resume: bool) -> tuple[int, dict[str, Any] | None]:
         """A fresh optimiser (and weight averages), then either the checkpoint's state or a seeded
@@ -234,7 +250,9 @@ class Trainer:
         if self.writes:
             assert self.run_dir is not None
             self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.model.initialise_from_data(train_x)
+        # Of data read on demand, the first examples (LLGAE's mixture-of-PCAs start).
+        start = train_x[:INIT_EXAMPLES] if isinstance(train_x, LazyImages) else train_x
+        self.model.initialise_from_data(start.to(self.device))
         if self.averages is not None:
             self.averages.reset()  # from the initialised weights, not the constructor's
         return 0, None
@@ -378,7 +396,8 @@ class Trainer:
         sums: torch.Tensor | None = None
         names: list[str] = []
         with eval_mode(self.model):
-            for xb, yb in iter_batches(x, y, batch_size=self.config.eval_batch_size):
+            batches = iter_batches(x, y, batch_size=self.config.eval_batch_size, device=self.device)
+            for xb, yb in batches:
                 out = self.model.loss(xb, yb)
                 terms = torch.stack([t.detach() for t in out.terms.values()]) * len(xb)
                 names = list(out.terms)
