@@ -284,8 +284,9 @@ def train_new(args: argparse.Namespace, world: World) -> int:
     resolve_device(config.device)  # before loading data or making a run directory
     check_trackers(args.log)
     data = dataset_from_args(args).first_train(args.train_limit)
-    note_on_flat_rows(data)
-    note_on_streaming(data)
+    if world.is_main:  # one process of several says it
+        note_on_flat_rows(data)
+        note_on_streaming(data)
     kwargs["input_shape"] = list(data.shape)
     if "num_classes" in model_parameters(model_class(args.model)) and args.model == "cvae":
         kwargs.setdefault("num_classes", data.num_classes)
@@ -346,7 +347,8 @@ def resume(args: argparse.Namespace, world: World) -> int:
     check_trackers(args.log)
     # The run's own data set, rebuilt with its recorded options (and scaling for user data).
     data = run_dataset(saved, data_dir=args.data_dir, args=args)
-    note_on_streaming(data)
+    if world.is_main:
+        note_on_streaming(data)
     data_info = saved.get("data", {})
     train_and_report(model, config, data, run_dir, data_info, args, resume=True, world=world)
     return 0
