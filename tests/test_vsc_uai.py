@@ -294,3 +294,55 @@ def test_the_authors_protocol_presets_their_notebook_and_flags_still_win():
     assert (default.n_train, default.variant, default.l2_normalise) == (80000, "supplement", False)
     assert "prior_spike_sharpness" not in default.model_config(RunSpec("vsc-uai", 60), [1, 32, 32])
     assert default.lr_of(RunSpec("beta-vae", 18, 1.0)) == 5e-4
+
+
+def test_the_cpu_protocol_runs_every_contender_and_each_builds():
+    from sparsevae.cli.main import build_parser
+    from sparsevae.experiments.uai2019.cli import settings_from_args
+    from sparsevae.experiments.uai2019.protocol import MODELS, PAPER_MODELS
+    from sparsevae.models import build_model
+
+    parser = build_parser()
+    cpu = settings_from_args(
+        parser.parse_args(["reproduce", "uai2019-smiley", "--out", "x", "--protocol", "cpu"])
+    )
+    assert cpu.models == MODELS and (cpu.hidden, cpu.epochs, cpu.n_train) == ([512], 30, 60000)
+    runs = [r.id for r in cpu.runs() if r.latent_dim == 60]
+    assert len(runs) == 5 + 2 * len(cpu.betas) and "vsc-uai-authors_J60" in runs
+    for spec in cpu.runs()[: len(runs)]:
+        config = {**cpu.model_config(spec, [1, 32, 32]), "hidden": [8]}
+        model = build_model(spec.model_kind, **config)
+        assert model.latent_dim == spec.latent_dim
+    authors = cpu.model_config(cpu.runs()[1], [1, 32, 32])
+    assert authors["variant"] == "authors" and cpu.model_config(cpu.runs()[0], [1])["variant"] == (
+        "supplement"
+    )
+    paper = settings_from_args(parser.parse_args(["reproduce", "uai2019-smiley", "--out", "x"]))
+    assert paper.models == PAPER_MODELS
+    chosen = ["reproduce", "uai2019-smiley", "--out", "x", "--protocol", "cpu", "--models", "vsc"]
+    assert settings_from_args(parser.parse_args(chosen)).models == ("vsc",)
+
+
+def test_attribute_accuracy_and_switches_tell_a_switching_code_from_a_dense_one():
+    from sparsevae.experiments.uai2019.diagnostics import (
+        attribute_accuracy,
+        attribute_switches,
+        usage_summary,
+    )
+
+    rng = np.random.default_rng(0)
+    attributes = rng.integers(0, 2, (400, 2))
+    noise = rng.normal(size=(400, 3))
+    # latent 0 is on exactly with attribute 0; latent 1 always on; latent 2 dead
+    switching = np.column_stack([attributes[:, 0] * (1 + noise[:, 0] ** 2), 1 + noise[:, 1] ** 2,
+                                 np.zeros(400)])  # fmt: skip
+    assert attribute_switches(switching, attributes) == [1, 0]
+    assert usage_summary(switching) == {
+        "dead_latents": 1, "always_on_latents": 1, "input_dependent_latents": 1
+    }  # fmt: skip
+    dense = noise + attributes[:, :1]  # knows attribute 0, never exactly zero
+    assert attribute_switches(dense, attributes) == [0, 0]
+    accuracy = attribute_accuracy(dense[:200], attributes[:200], dense[200:], attributes[200:])
+    assert accuracy[0] > 0.75 and abs(accuracy[1] - 0.5) < 0.1  # attribute 1 is not in the code
+    constant = attribute_accuracy(dense[:200], np.zeros((200, 1)), dense[200:], attributes[200:])
+    assert constant == [None]
