@@ -346,3 +346,26 @@ def test_attribute_accuracy_and_switches_tell_a_switching_code_from_a_dense_one(
     assert accuracy[0] > 0.75 and abs(accuracy[1] - 0.5) < 0.1  # attribute 1 is not in the code
     constant = attribute_accuracy(dense[:200], np.zeros((200, 1)), dense[200:], attributes[200:])
     assert constant == [None]
+
+
+def test_uai2019_shards_train_each_run_once_and_report_only_draws_the_whole_table(tmp_path, capsys):
+    from sparsevae.cli.main import main
+
+    out = tmp_path / "uai"
+    argv = [
+        "reproduce", "uai2019-smiley", "--out", str(out), "--latent-dims", "4",
+        "--models", "vsc", "topk-ae", "beta-vae", "--betas", "2", "--hidden", "16", "--topk-k", "2",
+        "--likelihood", "bernoulli", "--n-train", "64", "--n-val", "40", "--n-test", "40",
+        "--epochs", "1", "--batch-size", "32", "--dci-method", "lasso", "--device", "cpu",
+        "--no-progress",
+    ]  # fmt: skip
+    assert main([*argv, "--shard", "1/2"]) == 0
+    assert "1 of the grid's 3 runs have not finished" in capsys.readouterr().out
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["beta-vae_J4_b2", "vsc_J4"]
+    assert main([*argv, "--shard", "2/2"]) == 0
+    assert (out / "runs" / "topk-ae_J4").is_dir()
+    assert main([*argv, "--report-only"]) == 0
+    table = (out / "results.md").read_text()
+    assert all(f"| {kind} | 4 |" in table for kind in ("vsc", "topk-ae", "beta-vae"))
+    row = json.loads((out / "runs" / "topk-ae_J4" / "scores.json").read_text())
+    assert len(row["attribute_accuracy"]) == 4 and len(row["attribute_switches"]) == 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..flags import settings_from_flags
+from ..flags import add_shard_argument, settings_from_flags, shard_of
 from ..registry import register_experiment
 from .protocol import FACTOR_VIEWS, MODELS, NAME, PROTOCOLS, QUICK, QUICK_TEXT, SmileySettings
 from .report import write_report
@@ -14,6 +14,10 @@ from .sweep import run_smiley
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="retrain runs that already exist")
+    add_shard_argument(p)
+    p.add_argument(
+        "--report-only", action="store_true", help="write figures and report from finished runs"
+    )
     p.add_argument(
         "--protocol",
         choices=tuple(PROTOCOLS),
@@ -98,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
         redo=args.overwrite,
         progress=not args.no_progress,
         epoch_progress=args.progress,
+        shard=shard_of(args),
+        train=not args.report_only,
     )
+    missing = len(settings.runs()) - len(rows)
+    if missing:  # other shards still at work, or a report asked for too early
+        print(f"{missing} of the grid's {len(settings.runs())} runs have not finished; the report "
+              "needs them all: run again with --report-only when every shard is done")  # fmt: skip
+        return 0
     print(write_report(rows, settings, splits, out))
     print(f"wrote {out}/results.md, results.json and correlation_J*.png")
     return 0

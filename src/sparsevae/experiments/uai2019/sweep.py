@@ -24,7 +24,7 @@ from ...models import build_model
 from ...training import TrainConfig, Trainer, prepare_run_dir
 from ...training.checkpoints import atomic_write_json
 from ..results import ResultsStore
-from ..runner import run_pending
+from ..runner import Shard, run_pending
 from .diagnostics import attribute_accuracy, attribute_switches, usage_summary
 from .protocol import N_ATTRIBUTES, NAME, PINNED, RunSpec, SmileySettings
 
@@ -174,13 +174,18 @@ def run_smiley(
     redo: bool = False,
     progress: bool = True,
     epoch_progress: bool = False,
+    shard: Shard | None = None,
+    train: bool = True,
 ) -> tuple[list[dict[str, Any]], SmileySplits]:
-    """Train and score every run without a row (all with ``redo``); return this grid's rows in
-    its order, and the data the report needs."""
+    """Train and score every run without a row (all with ``redo``; with ``shard``, of that part
+    of the grid; none unless ``train``); return the grid's finished rows in its order, and the
+    data the report needs."""
     store = results_store(out)
     store.refuse_unrecorded(f"runs/*/{SCORES_FILE}")
     store.check_settings(settings.record(), PINNED)
     splits = load_splits(settings)
+    if not train:
+        return in_grid_order(store.rows(), settings), splits
     rows = run_pending(
         NAME,
         settings.runs(),
@@ -192,6 +197,12 @@ def run_smiley(
         summary=lambda row: " ".join(f"{k} {v:.3f}" for k, v in row["test"].items()),
         redo=redo,
         progress=progress,
+        shard=shard,
     )
+    return in_grid_order(rows, settings), splits
+
+
+def in_grid_order(rows: list[dict[str, Any]], settings: SmileySettings) -> list[dict[str, Any]]:
+    """The rows of the grid's runs that have finished, in the grid's order."""
     by_id = {row["id"]: row for row in rows}
-    return [by_id[spec.id] for spec in settings.runs()], splits
+    return [by_id[spec.id] for spec in settings.runs() if spec.id in by_id]
