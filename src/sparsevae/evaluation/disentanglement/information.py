@@ -16,6 +16,20 @@ def _entropy(labels: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+def mutual_information(first: np.ndarray, second: np.ndarray) -> float:
+    """I(first; second) in nats of two label arrays, from their contingency table: the formula of
+    scikit-learn's ``mutual_info_score`` without its per-call input checks, which dominate the
+    time when a code has many columns (a 1,024-pixel code against 18 factors: 18,432 calls)."""
+    _, a = np.unique(first, return_inverse=True)
+    _, b = np.unique(second, return_inverse=True)
+    joint = np.bincount(a * (b.max() + 1) + b).astype(float)
+    rows, cols = np.divmod(np.flatnonzero(joint), b.max() + 1)
+    p = joint[joint > 0] / len(first)
+    pa = np.bincount(a) / len(first)
+    pb = np.bincount(b) / len(first)
+    return float(max((p * (np.log(p) - np.log(pa[rows]) - np.log(pb[cols]))).sum(), 0.0))
+
+
 def _code_labels(column: np.ndarray, n_bins: int, protocol: str) -> np.ndarray:
     # disentanglement_lib bins every code, even one with a few integer values, so a code
     # taking {0, 1, 2, 3, 4, 100} puts 0–4 in one bin; sparsevae keeps such a code as labels.
@@ -36,8 +50,6 @@ def mig(
     Returns ``mig``, ``per_factor`` (NaN for a constant factor, which is skipped),
     ``skipped_factors`` and ``mutual_info`` (C, F).  Needs at least two code dimensions.
     """
-    from sklearn.metrics import mutual_info_score
-
     check_protocol(protocol)
     codes, factors = as_arrays(codes, factors)
     if n_bins < 2:
@@ -51,7 +63,7 @@ def mig(
     for k in live:
         labels = discretize(factors[:, k], n_bins)
         for i, code in enumerate(code_labels):
-            info[i, k] = mutual_info_score(labels, code)
+            info[i, k] = mutual_information(labels, code)
         top = np.sort(info[:, k])[::-1]
         per_factor[k] = (top[0] - top[1]) / _entropy(labels)
     return {
