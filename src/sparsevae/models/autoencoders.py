@@ -14,7 +14,6 @@ import torch
 from torch import nn
 
 from .. import noise
-
 from .base import LossOutput, Schedule, SparseVAEModel
 from .config import NetworkConfig, latent_dim_option, option, require
 from .parts import build_decoder_side, build_encoder_side

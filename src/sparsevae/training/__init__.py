@@ -1,5 +1,6 @@
-"""Training: the loop (``loop``), its one step (``step``), K models at once (``stacked``), configuration, resume state, weight
-averaging, the non-finite monitor, and run directories (``checkpoints``)."""
+"""Training: the loop (``loop``), its one step (``step``), K models at once (``stacked``),
+configuration, resume state, weight averaging, the non-finite monitor, and run directories
+(``checkpoints``)."""
 
 from .checkpoints import load, prepare_run_dir, read_config, read_metrics, save_model
 from .config import NAN_POLICIES, OPTIMIZERS, TrainConfig
