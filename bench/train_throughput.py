@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 import sparsevae
-from sparsevae.training import TrainConfig, Trainer
+from sparsevae.training import StackedTrainer, TrainConfig, Trainer
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", help="MNIST IDX directory (default: synthetic stand-in)")
     parser.add_argument(
@@ -45,7 +45,13 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--ema", type=float, default=0.0, help="weight-averaging decay (0: off)")
-    args = parser.parse_args()
+    parser.add_argument("--stack", type=int, default=1, help="K > 1: stacked vs one at a time")
+    parser.add_argument("--examples", type=int, help="train on the first N images only")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -55,6 +61,10 @@ def main() -> None:
     else:
         x = torch.rand(60000, 1, 28, 28).round()
         source = "synthetic"
+    x = x[: args.examples] if args.examples else x
+    if args.stack > 1:
+        print(json.dumps(stack_comparison(args.model[0], x, source, args)))
+        return
     results = {name: [] for name in args.model}
     for _ in range(args.rounds):
         for name in args.model:
@@ -124,14 +134,64 @@ def gemm_gflops(
     return flops / (time.perf_counter() - started) / 1e9
 
 
+def stack_comparison(name: str, x: torch.Tensor, source: str, args: argparse.Namespace) -> dict:
+    """Samples per second of ``args.stack`` models trained one at a time and as one stack (the
+    best of ``args.rounds`` turns each, after a short warm-up of both)."""
+    k = args.stack
+    config = {"batch_size": args.batch_size, "device": args.device, "ema_decay": args.ema}
+
+    def train(epochs: int, stacked: bool, examples: torch.Tensor) -> float:
+        models = [build(name, args) for _ in range(k)]
+        configs = [TrainConfig(epochs=epochs, seed=seed, **config) for seed in range(k)]
+        started = time.perf_counter()
+        if stacked:
+            StackedTrainer(models, configs, progress=False).fit(examples)
+        else:
+            for model, cfg in zip(models, configs, strict=True):
+                Trainer(model, cfg, progress=False).fit(examples)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - started
+
+    warm_up = x[: 20 * args.batch_size]
+    train(1, False, warm_up), train(1, True, warm_up)
+    alone, stacked = [], []
+    for _ in range(args.rounds):
+        alone.append(train(args.epochs, False, x))
+        stacked.append(train(args.epochs, True, x))
+    samples = k * len(x) * args.epochs
+    return {
+        "benchmark": "train_throughput_stacked",
+        "model": f"{k} × {name} 784-{args.hidden}-{args.latent_dim}",
+        "data": source,
+        "examples": len(x),
+        "batch_size": args.batch_size,
+        "ema_decay": args.ema,
+        "device": args.device,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "epochs_timed": args.epochs,
+        "rounds": args.rounds,
+        "one_at_a_time_samples_per_second": round(samples / min(alone)),
+        "stacked_samples_per_second": round(samples / min(stacked)),
+        "stacked_speedup": round(min(alone) / min(stacked), 2),
+        "seconds_one_at_a_time": [round(t, 1) for t in alone],
+        "seconds_stacked": [round(t, 1) for t in stacked],
+    }
+
+
+def build(name: str, args: argparse.Namespace) -> sparsevae.SparseVAEModel:
+    options = {"alpha": 0.01} if name == "vsc" else {}
+    return sparsevae.build_model(name, input_shape=(1, 28, 28), latent_dim=args.latent_dim,
+                                 hidden=args.hidden, **options)  # fmt: skip
+
+
 def time_model(
     name: str, x: torch.Tensor, args: argparse.Namespace
 ) -> tuple[float, float, list[tuple[int, int]]]:
     """Seconds for ``args.epochs`` epochs after one warm-up epoch, the last training loss and the
     model's linear layers."""
-    options = {"alpha": 0.01} if name == "vsc" else {}
-    model = sparsevae.build_model(name, input_shape=(1, 28, 28), latent_dim=args.latent_dim,
-                                  hidden=args.hidden, **options)  # fmt: skip
+    model = build(name, args)
     trainer = Trainer(
         model, TrainConfig(epochs=1, batch_size=args.batch_size, device=args.device), progress=False
     )

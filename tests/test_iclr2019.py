@@ -110,7 +110,7 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
 
     monkeypatch.setattr(iclr2019_sweep, "train_one", interrupt_third)
     with pytest.raises(KeyboardInterrupt):
-        run_sweep(tiny(), tmp_path, progress=False)
+        run_sweep(tiny(), tmp_path, progress=False, max_stack=1)  # stacked: the next test
     first = read_results(tmp_path)
     assert [r["id"] for r in first] == trained
     # a run killed while its row was being written leaves a torn line; it must be ignored
@@ -122,10 +122,48 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path, monkeypatch):
         return real_train(spec, *args, **kwargs)
 
     monkeypatch.setattr(iclr2019_sweep, "train_one", count)
-    rows = run_sweep(tiny(), tmp_path, progress=False)
+    rows = run_sweep(tiny(), tmp_path, progress=False, max_stack=1)
     assert trained[2:] == [s.id for s in tiny().runs()][2:]  # only the missing runs
     assert rows[:2] == first
     assert len(rows) == 3 and len({r["id"] for r in rows}) == 3
+
+
+METRICS = ("neg_elbo", "recon", "kl", "sparsity", "acc_sparse_paper", "acc_mu_knn")
+
+
+def same_table(rows, other) -> None:
+    """Equal rows up to the float rounding by which stacked and solo weights differ."""
+    assert [r["id"] for r in rows] == [r["id"] for r in other]
+    for row, again in zip(rows, other, strict=True):
+        assert [again[k] for k in METRICS] == pytest.approx([row[k] for k in METRICS], abs=1e-3)
+
+
+def test_stacked_sweep_gives_the_unstacked_table(finished, tmp_path):
+    """The fixture's sweep stacked its two VSC runs of J = 3 (the default --max-stack)."""
+    _, stacked = finished
+    same_table(stacked, run_sweep(tiny(), tmp_path, progress=False, max_stack=1))
+
+
+def test_an_interrupted_stack_resumes_in_the_sweep(finished, tmp_path, monkeypatch):
+    from sparsevae.training import StackedTrainer, TrainingInterrupted
+
+    step, calls = StackedTrainer.step, []
+
+    def ctrl_c_on_the_fifth(self, *args):
+        calls.append(1)
+        if len(calls) == 5:
+            self._ctrl_c.requested = True
+        return step(self, *args)
+
+    monkeypatch.setattr(StackedTrainer, "step", ctrl_c_on_the_fifth)
+    with pytest.raises(TrainingInterrupted):
+        run_sweep(tiny(epochs=2), tmp_path, progress=False)
+    assert [r["id"] for r in read_results(tmp_path)] == ["digits-vae-J3"]
+    monkeypatch.setattr(StackedTrainer, "step", step)
+    rows = run_sweep(tiny(epochs=2), tmp_path, progress=False)
+    for spec_id in ("digits-vsc-a0.2-J3", "digits-vsc-a0.5-J3"):
+        assert [r["epoch"] for r in read_metrics(tmp_path / "runs" / spec_id)] == [1, 2]
+    same_table(rows, run_sweep(tiny(epochs=2), tmp_path / "again", progress=False, max_stack=1))
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path):

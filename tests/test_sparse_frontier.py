@@ -97,3 +97,36 @@ def test_figures_plot_sparse_codes_only_and_log_ticks_stay_in_range(tmp_path, mo
     assert all([p["series"] for p in rows] == ["a"] for rows in drawn)
     assert _log_ticks([3.7, 4.1, 16.5, 84.7], report.FIGURE_TICKS) == [5, 10, 20, 50, 100]
     assert _log_ticks([1.0, 1.1, 2.0, 10.0], None) == [1.0, 2.0, 10.0]
+
+
+def test_stacked_runs_give_the_unstacked_scores(tmp_path, capsys, monkeypatch):
+    """VSC's α and the L1 weight may differ within a stack: those runs are trained together
+    (TopK's k may not: its runs train alone) and score as they do one at a time."""
+    argv = [*SMALL, "--models", "vsc", "sparse-ae", "topk-ae", "--grid", "vsc=0.3,0.5"]
+    argv += ["--grid", "sparse-ae=1,3"]
+    from sparsevae.experiments import stacking
+
+    stacks: list[int] = []
+
+    class Counted(stacking.StackedTrainer):
+        def __init__(self, models, *args, **kwargs):
+            stacks.append(len(models))
+            super().__init__(models, *args, **kwargs)
+
+    monkeypatch.setattr(stacking, "StackedTrainer", Counted)
+    rows = {}
+    for stack in ("8", "1"):
+        out = tmp_path / stack
+        assert (
+            main(["reproduce", "sparse-frontier", "--out", str(out), *argv, "--max-stack", stack])
+            == 0
+        )
+        rows[stack] = [
+            json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()
+        ]
+    capsys.readouterr()
+    assert stacks == [2, 2]  # vsc α 0.3 and 0.5, sparse-ae l1 1 and 3; topk-ae k 2 and 4 alone
+    assert [r["id"] for r in rows["8"]] == [r["id"] for r in rows["1"]]
+    for stacked, alone in zip(rows["8"], rows["1"], strict=True):
+        for key in ("nonzeros", "sse", "probe"):
+            assert stacked[key] == pytest.approx(alone[key], abs=1e-3), (stacked["id"], key)

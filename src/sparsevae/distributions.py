@@ -16,6 +16,8 @@ import torch
 from torch.distributions import Distribution, Laplace, Normal, constraints, register_kl
 from torch.distributions.utils import broadcast_all
 
+from . import noise
+
 # γ is clamped away from 0 and 1 in log terms so that the Bernoulli KL stays finite.
 PROB_EPS = 1e-6
 
@@ -44,11 +46,12 @@ class SpikeSlab(Distribution):
         probs: torch.Tensor | float,
         loc: torch.Tensor | float = 0.0,
         scale: torch.Tensor | float = 1.0,
-        sharpness: float = 50.0,
+        sharpness: float | torch.Tensor = 50.0,
         validate_args: bool | None = None,
     ) -> None:
         self.probs, self.loc, self.scale = broadcast_all(probs, loc, scale)
-        self.sharpness = float(sharpness)
+        # A tensor in a stack of models trained together (each model its own c), else a float.
+        self.sharpness = sharpness if isinstance(sharpness, torch.Tensor) else float(sharpness)
         super().__init__(self.probs.shape, validate_args=validate_args)
 
     def expand(self, batch_shape: torch.Size, _instance: SpikeSlab | None = None) -> SpikeSlab:
@@ -77,8 +80,8 @@ class SpikeSlab(Distribution):
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
         """Relaxed, reparameterised draw: the selection is a steep sigmoid instead of a step."""
         shape = self._extended_shape(sample_shape)
-        eps = torch.randn(shape, dtype=self.loc.dtype, device=self.loc.device)
-        eta = torch.rand(shape, dtype=self.loc.dtype, device=self.loc.device)
+        eps = noise.standard_normal(shape, self.loc)
+        eta = noise.uniform(shape, self.loc)
         selection = torch.sigmoid(self.sharpness * (eta - 1.0 + self.probs))
         return selection * (self.loc + self.scale * eps)
 
@@ -102,6 +105,16 @@ class SpikeSlab(Distribution):
         probs = self.probs.clamp(PROB_EPS, 1 - PROB_EPS)
         bernoulli = -(probs * probs.log() + (1 - probs) * torch.log1p(-probs))
         return bernoulli + probs * self.slab.entropy()
+
+
+class ReparameterisedNormal(Normal):
+    """torch's ``Normal`` whose ``rsample`` draws its noise through :mod:`sparsevae.noise` (the
+    same numbers alone; each model's own in a stack of models trained together)."""
+
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:  # noqa: B008
+        return self.loc + noise.standard_normal(self._extended_shape(sample_shape), self.loc) * (
+            self.scale
+        )
 
 
 def bernoulli_kl(q: torch.Tensor, p: torch.Tensor | float) -> torch.Tensor:

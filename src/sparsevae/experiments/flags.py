@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from ..errors import ConfigError
 from .runner import Shard
+from .stacking import DEFAULT_MAX_STACK
 
 S = TypeVar("S")
 
@@ -139,3 +140,26 @@ def add_shard_argument(p: argparse.ArgumentParser) -> None:
 def shard_of(args: argparse.Namespace) -> Shard | None:
     """The shard ``--shard`` names, else the torchrun world's, else None (the whole grid)."""
     return Shard.parse(args.shard) if args.shard else Shard.from_environment()
+
+
+def _stack_size(text: str) -> int:
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return size
+
+
+def add_max_stack_argument(p: argparse.ArgumentParser) -> None:
+    """``--max-stack K``: runs of one shape are trained K at a time (see experiments.stacking)."""
+    p.add_argument(
+        "--max-stack",
+        type=_stack_size,
+        default=DEFAULT_MAX_STACK,
+        metavar="K",
+        help=f"train up to K runs of one data set, model and shape at once, as stacked models "
+        f"(default {DEFAULT_MAX_STACK}; 1: one at a time).  Each run is the run it would be "
+        "alone (its weights up to float rounding), in its own run directory",
+    )

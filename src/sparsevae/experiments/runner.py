@@ -25,6 +25,7 @@ from ..training import TrainConfig, Trainer, prepare_run_dir
 from ..training.checkpoints import CONFIG_FILE, STATE_FILE
 from .cost import Run, cost_statement
 from .results import ResultsStore
+from .stacking import Stacking
 
 R = TypeVar("R", bound=Run)
 
@@ -75,10 +76,12 @@ def run_pending(
     redo: bool | Collection[str] = False,
     progress: bool = True,
     shard: Shard | None = None,
+    stacking: Stacking[R] | None = None,
 ) -> list[dict[str, Any]]:
     """Train and score every run without a row in ``store`` (and those named by ``redo``, or all
     with ``redo=True``), appending each row as it finishes; return all rows of the store.  With
-    ``shard``, only that shard's part of ``runs``.
+    ``shard``, only that shard's part of ``runs``; with ``stacking``, the pending runs in its
+    groups, each group trained by ``stacking.train`` before its runs are scored.
 
     A row is ``{store.key: run.id, **train_and_score(run)}`` plus ``seconds``, the run's wall
     time, unless ``train_and_score`` measured it itself.
@@ -99,15 +102,19 @@ def run_pending(
         dynamic_ncols=True,
     )
     try:
-        for run in pending:
-            bar.set_postfix_str(run.id)
-            started = time.perf_counter()
-            row = {store.key: run.id, **train_and_score(run)}
-            row.setdefault("seconds", round(time.perf_counter() - started, 1))
-            store.append(row)
-            bar.update(1)
-            if progress and summary is not None:
-                tqdm.write(f"{run.id}: {summary(row)}")
+        for group in stacking.groups(pending) if stacking else [[run] for run in pending]:
+            if stacking is not None:
+                bar.set_postfix_str(f"{group[0].id} (stack of {len(group)})")
+                stacking.train(group)
+            for run in group:
+                bar.set_postfix_str(run.id)
+                started = time.perf_counter()
+                row = {store.key: run.id, **train_and_score(run)}
+                row.setdefault("seconds", round(time.perf_counter() - started, 1))
+                store.append(row)
+                bar.update(1)
+                if progress and summary is not None:
+                    tqdm.write(f"{run.id}: {summary(row)}")
     finally:
         bar.close()
     return store.rows()

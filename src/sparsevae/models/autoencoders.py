@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .. import noise
 from .base import LossOutput, Schedule, SparseVAEModel
 from .config import NetworkConfig, latent_dim_option, option, require
 from .parts import build_decoder_side, build_encoder_side
@@ -36,6 +37,7 @@ class Autoencoder(SparseVAEModel):
 
     kind = "ae"
     config_class = AutoencoderConfig
+    stackable = True  # and so are dae and sparse-ae
 
     def __init__(self, config: AutoencoderConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)
@@ -97,8 +99,8 @@ class DenoisingAutoencoder(Autoencoder):
     def corrupt(self, x: torch.Tensor) -> torch.Tensor:
         level = self.config.noise_level
         if self.config.noise == "gaussian":
-            return (x + level * torch.randn_like(x)).clamp(0.0, 1.0)
-        return x * (torch.rand_like(x) >= level)
+            return (x + level * noise.standard_normal(x.shape, x)).clamp(0.0, 1.0)
+        return x * (noise.uniform(x.shape, x) >= level)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,6 +130,8 @@ class SparseAutoencoder(Autoencoder):
     kind = "sparse-ae"
     config_class = SparseAEConfig
     sparse_code = True
+    per_model_values = ("l1_weight",)
+    per_model_options = ("l1", "l1_warmup")
 
     def __init__(self, config: SparseAEConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)

@@ -86,6 +86,14 @@ class SparseVAEModel(nn.Module):
     #: True for models whose code is meant to be sparse (exact zeros chosen per input): their code
     #: usage is checked at the end of training (``usage_warning``).
     sparse_code: ClassVar[bool] = False
+    #: True for models that can be trained in a stack of models of one shape
+    #: (:mod:`sparsevae.training.stacked`): their loss draws noise only through
+    #: :mod:`sparsevae.noise` and reads numbers that may differ between the models of a stack only
+    #: from the float attributes ``per_model_values`` (set from the config fields
+    #: ``per_model_options`` and by ``update_schedules``; every other config field must be equal).
+    stackable: ClassVar[bool] = False
+    per_model_values: ClassVar[tuple[str, ...]] = ()
+    per_model_options: ClassVar[tuple[str, ...]] = ()
 
     input_shape: tuple[int, ...]
     latent_dim: int

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from torch.distributions import Cauchy, Distribution, Laplace, Normal, kl_divergence
 
+from ..distributions import ReparameterisedNormal
 from ..errors import ConfigError
 from .base import LossOutput, SparseVAEModel
 from .config import NetworkConfig, option, require
@@ -77,7 +78,7 @@ class VariationalAutoencoder(SparseVAEModel):
     # -- the parts subclasses change -------------------------------------------------------------
     def make_posterior(self, params: torch.Tensor) -> Distribution:
         loc, scale = split_heads(params, 2)
-        return Normal(loc, scale, validate_args=False)
+        return ReparameterisedNormal(loc, scale, validate_args=False)
 
     def prior(self) -> Distribution:
         zeros = torch.zeros(self.latent_dim, device=self.head.weight.device)
@@ -140,6 +141,9 @@ class VAE(VariationalAutoencoder):
     """Gaussian-posterior VAE (Kingma & Welling 2014)."""
 
     kind = "vae"
+    stackable = True
+    per_model_values = ("beta",)
+    per_model_options = ("beta",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +157,9 @@ class BetaVAE(VariationalAutoencoder):
 
     kind = "beta-vae"
     config_class = BetaVAEConfig
+    stackable = True
+    per_model_values = ("beta",)
+    per_model_options = ("beta",)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -76,6 +76,17 @@ class VSC(VariationalAutoencoder):
     config_class = VSCConfig
     sparse_code = True
     posterior_heads = 3  # μ, log σ², v
+    stackable = True
+    per_model_values = ("beta", "alpha", "sharpness")
+    # The code options only change encode, which a stack leaves to each model alone.
+    per_model_options = (
+        "beta",
+        "alpha",
+        "sharpness_start",
+        "sharpness_end",
+        "code_threshold",
+        "code",
+    )
 
     def __init__(self, config: VSCConfig | None = None, /, **options) -> None:
         super().__init__(config, **options)

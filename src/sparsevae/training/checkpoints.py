@@ -272,8 +272,11 @@ def load(
         )
     try:
         model = rebuild_model(config["model"]["kind"], config["model"]["config"])
-    except Exception as exc:  # any invalid config value
-        raise CheckpointError(f"{run_dir / CONFIG_FILE}: cannot build the model: {exc}") from None
+    except Exception as exc:  # any invalid config value; torch's own errors can run to many lines
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(
+            f"{run_dir / CONFIG_FILE}: cannot build the model: {reason}"
+        ) from None
     load_state(model, load_file_checked(run_dir), weights)
     return model.to(map_location).eval()
 

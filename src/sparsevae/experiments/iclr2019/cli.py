@@ -9,6 +9,7 @@ from ...errors import RunDirectoryError
 from ...evaluation.probes import PROBES
 from ..flags import (
     add_data_dir_argument,
+    add_max_stack_argument,
     add_shard_argument,
     datasets_for,
     parse_data_dirs,
@@ -24,6 +25,7 @@ from .sweep import read_results, run_sweep
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir_argument(p)
     add_shard_argument(p)
+    add_max_stack_argument(p)
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -119,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             epoch_progress=args.progress,
             shard=shard_of(args),
+            max_stack=args.max_stack,
         )
     report = write_report(rows, settings, out)
     print(f"{len(rows)} runs in {out / 'results.csv'}; report: {report}")

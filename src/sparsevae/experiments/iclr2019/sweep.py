@@ -7,11 +7,13 @@ checkpoint.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ...batching import private_rng
 from ...data import Dataset, data_record, load_dataset
 from ...errors import RunDirectoryError
 from ...evaluation import evaluate_model, iwae_summary, run_probes
@@ -20,6 +22,7 @@ from ...models.vae import relaxed_draws
 from ...training import TrainConfig
 from ..results import ResultsStore
 from ..runner import Shard, run_pending, train_or_resume
+from ..stacking import DEFAULT_MAX_STACK, Stacking, train_stacked_or_resume
 from .protocol import CODES, CSV_COLUMNS, NAME, PINNED, RELAXED_SHARPNESS, RunSpec, SweepSettings
 
 EVALUATED = ("neg_elbo", "recon", "kl", "sparsity", "active_elements_mean", "active_units")
@@ -35,16 +38,9 @@ def read_results(out: str | Path) -> list[dict[str, Any]]:
 
 
 # -- one run ---------------------------------------------------------------------------------------
-def train_one(
-    spec: RunSpec,
-    data: Dataset,
-    settings: SweepSettings,
-    run_dir: Path,
-    data_info: dict[str, Any],
-    *,
-    progress: bool = False,
-) -> tuple[SparseVAEModel, float]:
-    """Train (or resume) one run in ``run_dir``; return the model and the training seconds."""
+def build_run_model(spec: RunSpec, data: Dataset, settings: SweepSettings) -> SparseVAEModel:
+    """The untrained model of ``spec``, initialised from its seed (so the run is the same
+    whatever ran before it in the process, alone or in a stack)."""
     options: dict[str, Any] = {
         "input_shape": list(data.shape),
         "latent_dim": spec.latent_dim,
@@ -55,7 +51,12 @@ def train_one(
         options["alpha"] = spec.alpha
         options["sharpness_schedule"] = settings.c_schedule
         options["code"] = "sparse-mean"  # the paper's code, γ·μ, whatever VSC's default
-    config = TrainConfig(
+    with private_rng(spec.seed):
+        return build_model(spec.kind, **options)
+
+
+def train_config(spec: RunSpec, settings: SweepSettings) -> TrainConfig:
+    return TrainConfig(
         epochs=settings.epochs,
         batch_size=settings.batch_size,
         lr=settings.lr,
@@ -64,17 +65,58 @@ def train_one(
         kl_warmup_epochs=settings.kl_warmup_epochs,
         ema_decay=settings.ema_decay,
     )
+
+
+def stack_key(spec: RunSpec) -> tuple[str, str, int]:
+    """Runs that can be trained in one stack: one data set, model kind and J (α, seed free)."""
+    return spec.dataset, spec.kind, spec.latent_dim
+
+
+def train_one(
+    spec: RunSpec,
+    data: Dataset,
+    settings: SweepSettings,
+    run_dir: Path,
+    data_info: dict[str, Any],
+    *,
+    progress: bool = False,
+) -> tuple[SparseVAEModel, float]:
+    """Train (or resume) one run in ``run_dir``; return the model and the training seconds."""
     train_x = data.first_train(settings.train_limit).train_x
     started = time.perf_counter()
     model = train_or_resume(
-        lambda: build_model(spec.kind, **options),
-        config,
+        lambda: build_run_model(spec, data, settings),
+        train_config(spec, settings),
         run_dir,
         data_info,
         train_x,
         progress=progress,
     )
     return model, time.perf_counter() - started
+
+
+def train_stack(
+    specs: list[RunSpec],
+    data: Dataset,
+    settings: SweepSettings,
+    out: Path,
+    data_info: dict[str, Any],
+    *,
+    progress: bool = False,
+) -> dict[str, tuple[SparseVAEModel, float]]:
+    """Train (or resume) ``specs`` together, each in its run directory; return each run's model
+    and its share of the training seconds."""
+    started = time.perf_counter()
+    models = train_stacked_or_resume(
+        [functools.partial(build_run_model, spec, data, settings) for spec in specs],
+        [train_config(spec, settings) for spec in specs],
+        [out / "runs" / spec.id for spec in specs],
+        [data_info] * len(specs),
+        data.first_train(settings.train_limit).train_x,
+        progress=progress,
+    )
+    share = (time.perf_counter() - started) / len(specs)
+    return {spec.id: (model, share) for spec, model in zip(specs, models, strict=True)}
 
 
 def evaluate_one(
@@ -121,6 +163,27 @@ def probe_accuracies(
     return accuracies
 
 
+def score_run(
+    spec: RunSpec, model: SparseVAEModel, data: Dataset, settings: SweepSettings, seconds: float
+) -> dict[str, Any]:
+    """The results row of a run trained in ``seconds``."""
+    started = time.perf_counter()
+    row: dict[str, Any] = {
+        "id": spec.id,
+        "dataset": spec.dataset,
+        "model": spec.label,
+        "kind": spec.kind,
+        "alpha": spec.alpha,
+        "latent_dim": spec.latent_dim,
+        "seed": spec.seed,
+    }
+    row.update(evaluate_one(model, data, settings, spec.seed))
+    row["train_seconds"] = round(seconds, 1)
+    row["eval_seconds"] = round(time.perf_counter() - started, 1)
+    row["seconds"] = round(seconds + time.perf_counter() - started, 1)
+    return row
+
+
 # -- the sweep -------------------------------------------------------------------------------------
 def run_sweep(
     settings: SweepSettings,
@@ -131,39 +194,41 @@ def run_sweep(
     epoch_progress: bool = False,
     loader: Callable[..., Dataset] = load_dataset,
     shard: Shard | None = None,
+    max_stack: int = DEFAULT_MAX_STACK,
 ) -> list[dict[str, Any]]:
     """Train and evaluate every run not yet in ``OUT/results.jsonl`` (with ``shard``, of that
-    shard's part of the grid); return all rows."""
+    shard's part of the grid); return all rows.  Runs of one data set, kind and J are trained
+    in stacks of up to ``max_stack`` (1: one at a time); a stacked run's ``train_seconds`` is its
+    share of its stack's."""
     out = Path(out)
     store = results_store(out)
     refuse_unseeded_results(store)
     store.check_settings(settings.record(), PINNED)
     data_dirs = data_dirs or {}
-    datasets: dict[str, Dataset] = {}
+    datasets: dict[str, tuple[Dataset, dict[str, Any]]] = {}
+    stacked: dict[str, tuple[SparseVAEModel, float]] = {}  # trained by stacks, not yet scored
+
+    def dataset_of(name: str) -> tuple[Dataset, dict[str, Any]]:
+        if name not in datasets:
+            data = loader(name, data_dir=data_dirs.get(name))
+            datasets[name] = data, data_record(name, data, data_dir=data_dirs.get(name))
+        return datasets[name]
+
+    def train_group(specs: list[RunSpec]) -> None:
+        if len(specs) > 1:  # a run alone is trained by train_and_score, as without stacking
+            data, record = dataset_of(specs[0].dataset)
+            stacked.update(train_stack(specs, data, settings, out, record, progress=epoch_progress))
 
     def train_and_score(spec: RunSpec) -> dict[str, Any]:
-        if spec.dataset not in datasets:
-            datasets[spec.dataset] = loader(spec.dataset, data_dir=data_dirs.get(spec.dataset))
-        data = datasets[spec.dataset]
-        record = data_record(spec.dataset, data, data_dir=data_dirs.get(spec.dataset))
-        run_dir = out / "runs" / spec.id
-        model, train_seconds = train_one(
-            spec, data, settings, run_dir, record, progress=epoch_progress
-        )
-        started = time.perf_counter()
-        row: dict[str, Any] = {
-            "id": spec.id,
-            "dataset": spec.dataset,
-            "model": spec.label,
-            "kind": spec.kind,
-            "alpha": spec.alpha,
-            "latent_dim": spec.latent_dim,
-            "seed": spec.seed,
-        }
-        row.update(evaluate_one(model, data, settings, spec.seed))
-        row["train_seconds"] = round(train_seconds, 1)
-        row["eval_seconds"] = round(time.perf_counter() - started, 1)
-        return row
+        data, record = dataset_of(spec.dataset)
+        if spec.id in stacked:
+            model, train_seconds = stacked.pop(spec.id)
+        else:
+            run_dir = out / "runs" / spec.id
+            model, train_seconds = train_one(
+                spec, data, settings, run_dir, record, progress=epoch_progress
+            )
+        return score_run(spec, model, data, settings, train_seconds)
 
     return run_pending(
         NAME,
@@ -174,6 +239,7 @@ def run_sweep(
         summary=run_summary,
         progress=progress,
         shard=shard,
+        stacking=Stacking(stack_key, max_stack, train_group) if max_stack > 1 else None,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ...errors import ConfigError, RunDirectoryError
 from ..flags import (
     add_data_dir_argument,
+    add_max_stack_argument,
     add_shard_argument,
     parse_data_dirs,
     settings_from_flags,
@@ -22,6 +23,7 @@ from .sweep import rescore_frontier, results_store, run_frontier
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_dir_argument(p)
     add_shard_argument(p)
+    add_max_stack_argument(p)
     p.add_argument(
         "--datasets",
         nargs="+",
@@ -117,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             epoch_progress=args.progress,
             shard=shard_of(args),
+            max_stack=args.max_stack,
         )
     report = write_report(rows, settings, out)
     print(f"{len(rows)} runs in {out / 'results.csv'}; report: {report}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +17,13 @@ from ...evaluation import code_usage
 from ...evaluation.metrics import total_variance
 from ...evaluation.probes import choose_labelled, linear_probe
 from ...models import SparseVAEModel, build_model
+from ...models.registry import model_class
 from ...models.spike_codes import spike_code
 from ...training import TrainConfig, load
 from ...training.checkpoints import CONFIG_FILE
 from ..results import ResultsStore
 from ..runner import Shard, run_pending, train_or_resume
+from ..stacking import DEFAULT_MAX_STACK, Stacking, train_stacked_or_resume
 from .protocol import CODES_OF, NAME, PINNED, FrontierSettings, RunSpec
 
 PROBE_ITERATIONS = 3000  # logistic regression's max_iter in the frontier's probe
@@ -41,6 +44,40 @@ def results_store(out: str | Path) -> ResultsStore:
 
 
 # -- one run ---------------------------------------------------------------------------------------
+def build_run_model(spec: RunSpec, data: Dataset, settings: FrontierSettings) -> SparseVAEModel:
+    """The untrained model of ``spec``; its initial weights follow the seed."""
+    torch.manual_seed(settings.seed)
+    return build_model(spec.kind, **settings.model_options(spec, list(data.shape)))
+
+
+def train_config(settings: FrontierSettings) -> TrainConfig:
+    return TrainConfig(
+        epochs=settings.epochs,
+        batch_size=settings.batch_size,
+        lr=settings.lr,
+        seed=settings.seed,
+        device=settings.device,
+        ema_decay=settings.ema_decay,
+    )
+
+
+def training_data(data: Dataset, settings: FrontierSettings) -> torch.Tensor:
+    return data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
+
+
+def data_info(spec: RunSpec, data: Dataset, settings: FrontierSettings) -> dict[str, Any]:
+    return data_record(spec.dataset, data, data_dir=settings.data_dirs.get(spec.dataset))
+
+
+def stack_key(spec: RunSpec) -> tuple[str, ...]:
+    """Runs that can share a stack: one data set and a kind whose knob a stack lets differ (VSC's
+    α, the L1 weight); the others (TopK's k, baselines) train alone."""
+    cls = model_class(spec.kind)
+    if cls.stackable and spec.knob in cls.per_model_options:
+        return spec.dataset, spec.kind
+    return (spec.id,)
+
+
 def train_run(
     spec: RunSpec,
     data: Dataset,
@@ -49,23 +86,32 @@ def train_run(
     progress: bool = False,
 ) -> SparseVAEModel:
     """Train ``spec`` in ``run_dir``, resuming an interrupted run there."""
-    record = data_record(spec.dataset, data, data_dir=settings.data_dirs.get(spec.dataset))
-    options = settings.model_options(spec, list(data.shape))
-    config = TrainConfig(
-        epochs=settings.epochs,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        seed=settings.seed,
-        device=settings.device,
-        ema_decay=settings.ema_decay,
+    return train_or_resume(
+        lambda: build_run_model(spec, data, settings),
+        train_config(settings),
+        run_dir,
+        data_info(spec, data, settings),
+        training_data(data, settings),
+        progress=progress,
     )
-    train_x = data.train_x[: settings.train_limit] if settings.train_limit else data.train_x
 
-    def build() -> SparseVAEModel:
-        torch.manual_seed(settings.seed)  # the initial weights follow the seed
-        return build_model(spec.kind, **options)
 
-    return train_or_resume(build, config, run_dir, record, train_x, progress=progress)
+def train_stack(
+    specs: list[RunSpec], data: Dataset, settings: FrontierSettings, out: Path, progress: bool
+) -> dict[str, tuple[SparseVAEModel, float]]:
+    """Train (or resume) ``specs`` together; return each run's model and its share of the
+    training seconds."""
+    started = time.perf_counter()
+    models = train_stacked_or_resume(
+        [functools.partial(build_run_model, spec, data, settings) for spec in specs],
+        [train_config(settings)] * len(specs),
+        [out / "runs" / spec.id for spec in specs],
+        [data_info(spec, data, settings) for spec in specs],
+        training_data(data, settings),
+        progress=progress,
+    )
+    share = (time.perf_counter() - started) / len(specs)
+    return {spec.id: (model, share) for spec, model in zip(specs, models, strict=True)}
 
 
 # -- scores ----------------------------------------------------------------------------------------
@@ -145,27 +191,40 @@ def run_frontier(
     epoch_progress: bool = False,
     loader: Callable[..., Dataset] = load_dataset,
     shard: Shard | None = None,
+    max_stack: int = DEFAULT_MAX_STACK,
 ) -> list[dict[str, Any]]:
     """Train and score every run not yet in ``OUT/results.jsonl`` (all with ``redo``; with
-    ``shard``, of that shard's part of the grid); return all rows."""
+    ``shard``, of that shard's part of the grid) in stacks of up to ``max_stack`` where
+    ``stack_key`` allows (``train_seconds``: the run's share); return all rows."""
     out = Path(out)
     store = results_store(out)
     store.check_settings(settings.record(), PINNED)
     datasets: dict[str, Dataset] = {}
+    stacked: dict[str, tuple[SparseVAEModel, float]] = {}  # trained by stacks, not yet scored
+
+    def dataset_of(name: str) -> Dataset:
+        if name not in datasets:
+            datasets[name] = loader(name, data_dir=settings.data_dirs.get(name))
+        return datasets[name]
+
+    def train_group(specs: list[RunSpec]) -> None:
+        if len(specs) > 1:  # a run alone is trained by train_and_score, as without stacking
+            data = dataset_of(specs[0].dataset)
+            stacked.update(train_stack(specs, data, settings, out, epoch_progress))
 
     def train_and_score(spec: RunSpec) -> dict[str, Any]:
-        if spec.dataset not in datasets:
-            directory = settings.data_dirs.get(spec.dataset)
-            datasets[spec.dataset] = loader(spec.dataset, data_dir=directory)
-        data = datasets[spec.dataset]
-        started = time.perf_counter()
-        model = train_run(spec, data, settings, out / "runs" / spec.id, epoch_progress)
+        data, started = dataset_of(spec.dataset), time.perf_counter()
+        if spec.id in stacked:
+            model, seconds = stacked.pop(spec.id)
+        else:
+            model = train_run(spec, data, settings, out / "runs" / spec.id, epoch_progress)
+            seconds = time.perf_counter() - started
         row: dict[str, Any] = {
             "dataset": spec.dataset,
             "kind": spec.kind,
             "knob": spec.knob,
             "value": spec.value,
-            "train_seconds": round(time.perf_counter() - started, 1),
+            "train_seconds": round(seconds, 1),
         }
         row.update(score_run(model.cpu(), data, settings))
         return row
@@ -180,6 +239,7 @@ def run_frontier(
         redo=redo,
         progress=progress,
         shard=shard,
+        stacking=Stacking(stack_key, max_stack, train_group) if max_stack > 1 else None,
     )
 
 
