@@ -7,12 +7,19 @@ line instead of its report.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import signal
 import sys
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..models.registry import model_class
+from ..training import prepare_run_dir
+from ..training.config import resolve_device
 
 LAUNCHED = "SPARSEVAE_LAUNCHED"  # set in the processes this launcher starts
 
@@ -97,3 +104,18 @@ def _report_failure(failed: object, nproc: int, run_dir: str) -> int:
         file=sys.stderr,
     )
     return 2
+
+
+def launch_processes(args: argparse.Namespace) -> int:
+    """``train --nproc N``: the checks that need no data here, then N processes run the command."""
+    if args.nproc < 1:
+        raise ConfigError(f"--nproc must be a positive number of processes, got {args.nproc}")
+    run_dir = args.out if args.resume in (None, True) else args.resume
+    if args.resume is None:
+        if args.model is None or args.out is None:
+            raise ConfigError("--model and --out are required (unless resuming with --resume)")
+        model_class(args.model)
+        if Path(args.out).is_dir() and any(Path(args.out).iterdir()) and not args.overwrite:
+            prepare_run_dir(args.out)  # its one-line refusal
+    resolve_device(args.device)
+    return launch(args.argv, args.nproc, str(run_dir))

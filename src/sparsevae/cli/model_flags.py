@@ -7,12 +7,15 @@ says which model kinds take it and with which default.  Every other field is rea
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import typing
 from functools import cache
 from typing import Any
 
-from ..models.registry import MODELS
+from ..errors import ConfigError
+from ..models.registry import MODELS, model_class, model_parameters
+from .common import parse_option
 
 
 @dataclasses.dataclass
@@ -85,3 +88,23 @@ def _defaults_text(defaults: dict[str, Any]) -> str:
 
 def _show(value: Any) -> str:
     return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
+    accepted = model_parameters(model_class(kind))
+    kwargs: dict[str, Any] = {}
+    for flag in model_flags().values():
+        value = vars(args)[flag.dest]
+        if value is None:
+            continue
+        if flag.name not in accepted:
+            raise ConfigError(f"{flag.flag} does not apply to model {kind!r}")
+        kwargs[flag.name] = value
+    for text in args.option:
+        key, value = parse_option(text)
+        if key not in accepted:
+            raise ConfigError(
+                f"model {kind!r} has no option {key!r}; it takes: {', '.join(sorted(accepted))}"
+            )
+        kwargs[key] = value  # the model's config checks its type
+    return kwargs

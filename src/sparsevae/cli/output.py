@@ -6,6 +6,9 @@ import math
 import sys
 from typing import Any
 
+from ..data import Dataset
+from ..data.lazy import LazyImages
+from ..data.streaming import streaming_note
 from ..evaluation.usage import usage_warning
 from ..models import SparseVAEModel
 
@@ -91,3 +94,20 @@ def warn_about_usage(model: SparseVAEModel, metrics: dict[str, Any]) -> None:
     warning = usage_warning(metrics, sparse=model.sparse_code)
     if warning:
         print(f"sparsevae: warning: {model.kind}: {warning}", file=sys.stderr)
+
+
+def note_on_flat_rows(data: Dataset) -> None:
+    """Rows that are not square images train as they are; say how to view them as images."""
+    if len(data.shape) == 3 and data.shape[:2] == (1, 1) and data.shape[2] > 1:
+        print(
+            f"sparsevae: note: {data.name}: examples are rows of {data.shape[2]} values, shown as "
+            f"1×{data.shape[2]} strips in the figures; --dataset-option shape=[C,H,W] makes them "
+            "images",
+            file=sys.stderr,
+        )
+
+
+def note_on_streaming(data: Dataset) -> None:
+    """A data set read on demand trains at disk speed; say so, and what decides it."""
+    if isinstance(data.train_x, LazyImages):
+        print(streaming_note(data.name, data.train_x.nbytes + data.test_x.nbytes), file=sys.stderr)

@@ -15,8 +15,6 @@ import torch
 from .._version import __version__
 from ..batching import eval_mode
 from ..data import Dataset, data_record
-from ..data.lazy import LazyImages
-from ..data.streaming import streaming_note
 from ..errors import CheckpointError, ConfigError, SparseVAEWarning
 from ..evaluation import evaluate_model
 from ..models import SparseVAEModel, build_model
@@ -39,14 +37,13 @@ from .common import (
     add_data_arguments,
     add_device_argument,
     dataset_from_args,
-    parse_option,
     reconstructions,
     run_dataset,
     sample_labels,
 )
-from .launch import launch, launched_here
-from .model_flags import model_flags
-from .output import format_table, warn_about_usage
+from .launch import launch_processes, launched_here
+from .model_flags import model_flags, model_kwargs
+from .output import format_table, note_on_flat_rows, note_on_streaming, warn_about_usage
 
 # The training flags' defaults are TrainConfig's.
 DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
@@ -205,30 +202,13 @@ def add_parser(verbs: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def model_kwargs(args: argparse.Namespace, kind: str) -> dict[str, Any]:
-    accepted = model_parameters(model_class(kind))
-    kwargs: dict[str, Any] = {}
-    for flag in model_flags().values():
-        value = vars(args)[flag.dest]
-        if value is None:
-            continue
-        if flag.name not in accepted:
-            raise ConfigError(f"{flag.flag} does not apply to model {kind!r}")
-        kwargs[flag.name] = value
-    for text in args.option:
-        key, value = parse_option(text)
-        if key not in accepted:
-            raise ConfigError(
-                f"model {kind!r} has no option {key!r}; it takes: {', '.join(sorted(accepted))}"
-            )
-        kwargs[key] = value  # the model's config checks its type
-    return kwargs
-
-
 def run(args: argparse.Namespace) -> int:
     args.no_progress = args.no_progress or args.quiet  # download bars too
     world = World.from_environment()
     if args.nproc is not None and not world.distributed:
+        if args.nproc == 1:
+            args.nproc = None
+            return run(args)
         return launch_processes(args)
     try:
         if args.resume is not None:
@@ -243,24 +223,6 @@ def run(args: argparse.Namespace) -> int:
         if launched_here():  # the launcher says in one line which process died
             return 2
         raise
-
-
-def launch_processes(args: argparse.Namespace) -> int:
-    """``--nproc N``: the checks that need no data here, then N processes run the command."""
-    if args.nproc < 1:
-        raise ConfigError(f"--nproc must be a positive number of processes, got {args.nproc}")
-    if args.nproc == 1:
-        args.nproc = None
-        return run(args)
-    run_dir = args.out if args.resume in (None, True) else args.resume
-    if args.resume is None:
-        if args.model is None or args.out is None:
-            raise ConfigError("--model and --out are required (unless resuming with --resume)")
-        model_class(args.model)
-        if Path(args.out).is_dir() and any(Path(args.out).iterdir()) and not args.overwrite:
-            prepare_run_dir(args.out)  # its one-line refusal
-    resolve_device(args.device)
-    return launch(args.argv, args.nproc, str(run_dir))
 
 
 def train_new(args: argparse.Namespace, world: World) -> int:
@@ -300,23 +262,6 @@ def train_new(args: argparse.Namespace, world: World) -> int:
     with making or contextlib.nullcontext(Path(args.out)) as run_dir:
         train_and_report(model, config, data, run_dir, data_info, args, world=world)
     return 0
-
-
-def note_on_flat_rows(data: Dataset) -> None:
-    """Rows that are not square images train as they are; say how to view them as images."""
-    if len(data.shape) == 3 and data.shape[:2] == (1, 1) and data.shape[2] > 1:
-        print(
-            f"sparsevae: note: {data.name}: examples are rows of {data.shape[2]} values, shown as "
-            f"1×{data.shape[2]} strips in the figures; --dataset-option shape=[C,H,W] makes them "
-            "images",
-            file=sys.stderr,
-        )
-
-
-def note_on_streaming(data: Dataset) -> None:
-    """A data set read on demand trains at disk speed; say so, and what decides it."""
-    if isinstance(data.train_x, LazyImages):
-        print(streaming_note(data.name, data.train_x.nbytes + data.test_x.nbytes), file=sys.stderr)
 
 
 def resume(args: argparse.Namespace, world: World) -> int:

@@ -13,9 +13,10 @@ next collective fail; they stop with one line naming what happened.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -105,13 +106,20 @@ class World:
         # DDP need not search the graph for unused ones each step.
         return nn.parallel.DistributedDataParallel(_Loss(model), device_ids=ids)
 
-    def lost_peer(self, error: BaseException, resume_hint: str) -> PeerLost:
-        """The one-line error of a collective that failed because a peer went away."""
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return PeerLost(
-            f"{self}: another process of this data-parallel run stopped ({first[:160]}); "
-            f"{resume_hint}"
-        )
+    @contextlib.contextmanager
+    def peers_watched(self, kept: Callable[[], str]) -> Iterator[None]:
+        """A collective that fails because another process went away ends in one line (saying
+        what the run has ``kept`` by then), not a traceback."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if not (self.distributed and is_collective_failure(exc)):
+                raise
+            text = str(exc).strip()
+            first = text.splitlines()[0] if text else type(exc).__name__
+            raise PeerLost(
+                f"{self}: another process of this data-parallel run stopped ({first[:160]}); {kept}"
+            ) from None
 
 
 SINGLE = World()

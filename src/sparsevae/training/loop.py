@@ -1,8 +1,8 @@
 """The training loop: ``Trainer.fit`` → ``run_epoch`` → ``step``.
 
-Data live as tensors on the device, batches are index slices of a per-epoch permutation, Adam is
-fused, and nothing reads back to the host inside an epoch except the progress bar and the
-non-finite monitor every ``CHECK_EVERY`` batches.
+Batches come from :mod:`.batches` (tensors on the device, or read on demand), Adam is fused, and
+nothing reads back to the host inside an epoch except the progress bar and the non-finite monitor
+every ``CHECK_EVERY`` batches; several processes train one model through :mod:`.distributed`.
 
 Reliability: checkpoints are atomic and self-contained (weights, optimiser, RNG, loop position), so
 a run killed at any instant resumes from its last checkpoint exactly as if never interrupted (CPU);
@@ -12,9 +12,9 @@ and the term named (``nan_policy="stop"``) or skips the batch (``"skip"``).
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, NoReturn
@@ -33,14 +33,14 @@ from .batches import (
     BatchSource,
     InMemoryBatches,
     StreamedBatches,
-    epoch_order,
     global_batch_size,
 )
 from .config import TrainConfig, optimizer_for, resolve_device
-from .distributed import SINGLE, World, is_collective_failure
+from .distributed import SINGLE, World
 from .epoch import EpochRun
 from .inputs import as_images, as_labels
 from .monitor import CHECK_EVERY
+from .progress import epoch_line, progress_bar, write_curves
 from .state import load_training_state, save_training_state
 from .step import StepResult, TrainingStep
 from .stopping import (
@@ -53,10 +53,8 @@ from .stopping import (
 )
 
 EpochCallback = Callable[[dict[str, Any]], None]
-NOT_SCHEDULE = ("epoch", "step", "seconds", "skipped_batches")  # record keys that are no schedule
 Pair = Batch  # examples and their labels (or None)
 INIT_EXAMPLES = 16_384  # examples read on demand that a data-dependent initialisation sees
-__all__ = ["Trainer", "epoch_order"]
 
 
 class Trainer:
@@ -127,7 +125,8 @@ class Trainer:
         if self.model.fits_in_closed_form:
             return self._fit_closed_form(train[0], test)
         self.world.join(self.device)
-        with self._ctrl_c.caught(self.run_dir is not None), self._peers_watched():
+        kept = functools.partial(what_is_kept, self.run_dir)  # read when a peer is lost
+        with self._ctrl_c.caught(self.run_dir is not None), self.world.peers_watched(kept):
             start_epoch, interrupted = self._begin(train[0], resume)
             batches = self._batches(*train)
             for epoch in range(start_epoch, self.config.epochs):
@@ -164,7 +163,7 @@ class Trainer:
         run = EpochRun.begin(
             epoch, steps, self.steps_done, self.device, watch=watch, interrupted=interrupted
         )
-        bar = self._progress_bar(run)
+        bar = progress_bar(run, self.config.epochs, self.show_progress)
         for b, (xb, yb) in enumerate(batches.epoch(epoch, run.first_batch), run.first_batch):
             if self._interrupt_requested(b):
                 bar.close()
@@ -314,17 +313,10 @@ class Trainer:
         return self.history
 
     def _write_curves(self) -> None:
-        """``training_curves.png`` in the run directory: every loss term, train and test."""
-        if not self.writes or not self.history:
-            return
-        from ..plots.curves import plot_training_curves  # matplotlib only when a run is written
-
-        data = f" on {self.data_info['name']}" if self.data_info.get("name") else ""
-        plot_training_curves(
-            self.history,
-            self.run_dir / ckpt.TRAINING_CURVES,
-            title=f"{self.model.kind}{data}: loss terms per epoch (train solid, test dashed)",
-        )
+        if self.writes and self.history:
+            assert self.run_dir is not None
+            kind, name = self.model.kind, self.data_info.get("name", "")
+            write_curves(self.history, self.run_dir / ckpt.TRAINING_CURVES, kind, name)
 
     def _fit_closed_form(self, train_x: torch.Tensor, test: Pair | None) -> list[dict[str, Any]]:
         """Models fitted in closed form (``model.fit_closed_form(x)``): one record, one checkpoint."""
@@ -362,16 +354,6 @@ class Trainer:
         if not self.world.distributed:
             return self._ctrl_c.requested
         return batch % CHECK_EVERY == 0 and self.world.any(self._ctrl_c.requested, self.device)
-
-    @contextlib.contextmanager
-    def _peers_watched(self) -> Iterator[None]:
-        """A collective that fails because another process died: one line, not a traceback."""
-        try:
-            yield
-        except RuntimeError as exc:
-            if not (self.world.distributed and is_collective_failure(exc)):
-                raise
-            raise self.world.lost_peer(exc, what_is_kept(self.run_dir)) from None
 
     def _stop_on_interrupt(self, run: EpochRun, batch: int) -> NoReturn:
         """Save a mid-epoch checkpoint (unless the weights went non-finite) and stop."""
@@ -413,32 +395,6 @@ class Trainer:
         with averages_swapped_in(averages):
             ckpt.write_model(self.run_dir, self.model, self.data_info, asdict(self.config))
 
-    def _progress_bar(self, run: EpochRun) -> tqdm:
-        return tqdm(
-            total=run.steps,
-            initial=run.first_batch,
-            desc=f"epoch {run.epoch + 1}/{self.config.epochs}",
-            disable=not self.show_progress,
-            leave=False,
-            mininterval=0.5,
-            dynamic_ncols=True,
-        )
-
     def _report(self, record: dict[str, Any]) -> None:
-        if not self.epoch_lines:
-            return
-
-        def part(prefix: str) -> str:
-            return "  ".join(
-                f"{k[len(prefix) :]} {v:.2f}" for k, v in record.items() if k.startswith(prefix)
-            )
-
-        line = f"epoch {record['epoch']}/{self.config.epochs}  train: {part('train/')}"
-        if any(k.startswith("test/") for k in record):
-            line += f"  |  test: {part('test/')}"
-        if record.get("skipped_batches"):
-            line += f"  [{record['skipped_batches']} non-finite batches skipped]"
-        if self.verbose:  # the schedules' values: KL weight, VSC's sharpness, learning-rate scale
-            schedule = {k: v for k, v in record.items() if "/" not in k and k not in NOT_SCHEDULE}
-            line += "  |  " + "  ".join(f"{k} {v:.4g}" for k, v in schedule.items())
-        tqdm.write(line + f"  ({record['seconds']:.1f} s)")
+        if self.epoch_lines:
+            tqdm.write(epoch_line(record, self.config.epochs, self.verbose))
