@@ -369,3 +369,25 @@ def test_uai2019_shards_train_each_run_once_and_report_only_draws_the_whole_tabl
     assert all(f"| {kind} | 4 |" in table for kind in ("vsc", "topk-ae", "beta-vae"))
     row = json.loads((out / "runs" / "topk-ae_J4" / "scores.json").read_text())
     assert len(row["attribute_accuracy"]) == 4 and len(row["attribute_switches"]) == 4
+
+
+def test_the_authors_protocol_runs_end_to_end_at_a_tiny_size(tmp_path):
+    """Everything of the authors' preset (L2-scaled images, Gaussian pixels with learned variance,
+    10 pseudo-inputs with ν = 10, their selection, the baselines' own rate) but the sizes."""
+    from sparsevae.cli.main import main
+
+    out = tmp_path / "authors"
+    argv = [
+        "reproduce", "uai2019-smiley", "--protocol", "authors", "--out", str(out),
+        "--latent-dims", "4", "--betas", "1", "--hidden", "16", "--n-train", "64",
+        "--n-val", "40", "--n-test", "40", "--epochs", "2", "--batch-size", "32",
+        "--dci-method", "lasso", "--device", "cpu", "--no-progress",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    protocol = json.loads((out / "results.json").read_text())["protocol"]
+    assert (protocol["l2_normalise"], protocol["variant"], protocol["baseline_lr"]) == (
+        True, "authors", 5e-5
+    )  # fmt: skip
+    config = json.loads((out / "runs" / "vsc-uai_J4" / "config.json").read_text())["model"]
+    assert config["config"]["prior_spike_sharpness"] == 10.0
+    assert config["config"]["likelihood"] == "gaussian-learned"
