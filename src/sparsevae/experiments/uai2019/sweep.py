@@ -88,21 +88,25 @@ def factor_view(
 
 def pixel_ceiling(settings: SmileySettings, splits: SmileySplits, out: Path) -> dict[str, Any]:
     """The scores of the test images themselves as the code (raw pixels, the same regressors):
-    how far a model's code is from what the data allow.  Cached in ``OUT/PIXELS_FILE``."""
+    how far a model's code is from what the data allow.  Cached in ``OUT/PIXELS_FILE``; what a
+    cache of an older release lacks (the attribute accuracy) is added to it."""
     path = Path(out) / PIXELS_FILE
-    if path.is_file():
-        cached = json.loads(path.read_text())
-        if cached.get("factors") == settings.factors and "attribute_accuracy" in cached:
-            return cached
+    cached = json.loads(path.read_text()) if path.is_file() else {}
+    if cached.get("factors") != settings.factors:
+        cached = {}
     pixels = splits.data.test_x.flatten(1).numpy()
-    scores = disentanglement_scores(
-        pixels, splits.test_factors, dci_method=settings.dci_method, seed=settings.seed
-    )
-    accuracy = attribute_accuracy(
-        splits.val_x.flatten(1).numpy(), splits.val_attributes, pixels, splits.test_attributes
-    )
-    result = {"factors": settings.factors, "test": scores, "attribute_accuracy": accuracy}
-    atomic_write_json(path, result)
+    result = {"factors": settings.factors, **cached}
+    if "test" not in result:
+        result["test"] = disentanglement_scores(
+            pixels, splits.test_factors, dci_method=settings.dci_method, seed=settings.seed
+        )
+    if "attribute_accuracy" not in result:
+        val_pixels = splits.val_x.flatten(1).numpy()
+        result["attribute_accuracy"] = attribute_accuracy(
+            val_pixels, splits.val_attributes, pixels, splits.test_attributes
+        )
+    if result != cached:
+        atomic_write_json(path, result)
     return result
 
 
