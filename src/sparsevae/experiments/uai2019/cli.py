@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="supplement",
         help="whose defaults: the UAI supplement's (default), the authors' notebook (L2 "
         "scaling, 10 pseudo-inputs, 200,000 iterations, β from 1 to 50; for a GPU), or cpu (about "
-        "an hour per J on two cores: hidden 512, Bernoulli pixels, 30 epochs of batch 100 on "
+        "an hour per J on one core: hidden 512, Bernoulli pixels, 30 epochs of batch 100 on "
         "60,000 images, β 1/4/16, every contender).  Any flag given still wins",
     )
     p.add_argument("--latent-dims", type=int, nargs="+", help="default 18 40 60")

@@ -59,11 +59,11 @@ AUTHORS: dict[str, Any] = {
     "prior_spike_sharpness": 10.0,
     "baseline_lr": 5e-5,
 }
-# A protocol for this kind of CPU (about an hour per J = 60 sweep on two cores) in which every
-# baseline learns the data: the authors' 60,000 images, one hidden layer of 512 units, Bernoulli
-# pixels, batch 100, 30 epochs (18,000 iterations) at 1e-3; the learned prior's phases at the
-# fractions its compressed-schedule runs needed (spikes alone for 10 %, slab ramp to 15 %, rate
-# ×0.1 at 80 %, docs/uai2019.md); β from 1 to 16; all contenders.
+# A protocol for this kind of CPU (about an hour per J on one core: 11 runs of 4–6 min) in which
+# every baseline learns the data: the authors' 60,000 images, one hidden layer of 512 units,
+# Bernoulli pixels, batch 100, 30 epochs (18,000 iterations) at 1e-3; the learned prior's phases
+# at the fractions its compressed-schedule runs needed (spikes alone for 10 %, slab ramp to 15 %,
+# rate ×0.1 at 80 %, docs/uai2019.md); β from 1 to 16; all contenders.
 CPU: dict[str, Any] = {
     **FULL,
     "betas": [1.0, 4.0, 16.0],
