@@ -58,7 +58,26 @@ def global_batches(
         yield part(order[b * batch_size : (b + 1) * batch_size])
 
 
-class InMemoryBatches:
+class _EpochBatches:
+    """What every batch source shares: ``examples`` cut into global batches of ``batch_size`` in
+    the seed's epoch order, of which this process takes its ``part``."""
+
+    def __init__(self, examples: int, batch_size: int, seed: int, part: Part) -> None:
+        self.examples = examples  # per epoch, all processes' together
+        self.batch_size, self.seed, self.part = batch_size, seed, part
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        return math.ceil(self.examples / self.batch_size)
+
+    def indices(self, epoch: int, first_batch: int = 0) -> Iterator[torch.Tensor]:
+        """This process's indices of ``epoch``'s batches from ``first_batch`` on."""
+        return global_batches(
+            self.examples, self.batch_size, self.seed, epoch, first_batch, self.part
+        )
+
+
+class InMemoryBatches(_EpochBatches):
     """Batches indexed out of tensors that are already on the training device."""
 
     def __init__(
@@ -69,25 +88,13 @@ class InMemoryBatches:
         seed: int,
         part: Part = whole,
     ) -> None:
+        super().__init__(len(x), batch_size, seed, part)
         self.x, self.y = x, y
-        self.batch_size, self.seed, self.part = batch_size, seed, part
-
-    def __len__(self) -> int:
-        """Batches per epoch."""
-        return math.ceil(len(self.x) / self.batch_size)
-
-    @property
-    def examples(self) -> int:
-        """Examples per epoch (all processes' together)."""
-        return len(self.x)
 
     def epoch(self, epoch: int, first_batch: int = 0) -> Iterator[Batch]:
         """``(xb, yb)`` of ``epoch``'s batches from ``first_batch`` on."""
-        device = self.x.device
-        for index in global_batches(
-            len(self.x), self.batch_size, self.seed, epoch, first_batch, self.part
-        ):
-            index = index.to(device)
+        for index in self.indices(epoch, first_batch):
+            index = index.to(self.x.device)
             yield self.x[index], None if self.y is None else self.y[index]
 
 
@@ -115,15 +122,14 @@ class _BatchRows(torch.utils.data.Dataset):
 class _EpochIndices:
     """The sampler of one epoch: each item is one batch's indices (see :func:`global_batches`)."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, first: int, part: Part):
-        self.args = n, batch_size, seed, epoch, first, part
-        self.count = max(0, math.ceil(n / batch_size) - first)
+    def __init__(self, batches: _EpochBatches, epoch: int, first: int) -> None:
+        self.batches, self.epoch, self.first = batches, epoch, first
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        return global_batches(*self.args)
+        return self.batches.indices(self.epoch, self.first)
 
     def __len__(self) -> int:
-        return self.count
+        return max(0, len(self.batches) - self.first)
 
 
 def _ignore_ctrl_c(worker: int) -> None:
@@ -131,7 +137,7 @@ def _ignore_ctrl_c(worker: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-class StreamedBatches:
+class StreamedBatches(_EpochBatches):
     """The batches of :class:`InMemoryBatches` (same indices, same order, same resume position)
     read from examples on disk by ``workers`` data-loader processes (0: in this process) and
     moved to ``device`` (through pinned memory for CUDA)."""
@@ -147,25 +153,14 @@ class StreamedBatches:
         device: torch.device | str = "cpu",
         workers: int | None = None,
     ) -> None:
+        super().__init__(len(x), batch_size, seed, part)
         self.rows = _BatchRows(x, y)
-        self.batch_size, self.seed, self.part = batch_size, seed, part
         self.device = torch.device(device)
         self.workers = default_workers() if workers is None else workers
 
-    def __len__(self) -> int:
-        """Batches per epoch."""
-        return math.ceil(len(self.rows) / self.batch_size)
-
-    @property
-    def examples(self) -> int:
-        """Examples per epoch (all processes' together)."""
-        return len(self.rows)
-
     def epoch(self, epoch: int, first_batch: int = 0) -> Iterator[Batch]:
         """``(xb, yb)`` of ``epoch``'s batches from ``first_batch`` on."""
-        indices = _EpochIndices(
-            len(self.rows), self.batch_size, self.seed, epoch, first_batch, self.part
-        )
+        indices = _EpochIndices(self, epoch, first_batch)
         cuda = self.device.type == "cuda"
         loader = DataLoader(self.rows, sampler=indices, batch_size=None, **self._loading(cuda))
         for xb, yb in loader:
